@@ -1,0 +1,421 @@
+//! Resolving an app: from a parsed manifest (or a bare `.wasm`) to everything the runtime needs,
+//! with paths made absolute, URL sources fetched and verified, files materialised read-only,
+//! outbound hosts parsed and every not-yet-supported feature refused up front.
+//!
+//! Nothing here knows about Wasmtime: this step only checks and gathers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use boson_manifest::{FileMount, HttpRoute, HttpTarget, Manifest, Source, StaticResponse};
+use sha2::{Digest as _, Sha256};
+
+use crate::limits::LimitsConfig;
+use crate::outbound::AllowedHosts;
+
+/// An app ready to be loaded by the runtime.
+#[derive(Debug, Clone)]
+pub struct ResolvedApp {
+    pub name: String,
+    pub version: Option<String>,
+    pub description: Option<String>,
+    /// Where the manifest (or the `.wasm`) lives; relative paths start here.
+    pub base_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub components: BTreeMap<String, ResolvedComponent>,
+    pub http_triggers: Vec<HttpTriggerSpec>,
+}
+
+/// One component with its grants.
+#[derive(Debug, Clone)]
+pub struct ResolvedComponent {
+    pub id: Arc<str>,
+    /// The component's `.wasm` on local disk.
+    pub wasm_path: PathBuf,
+    pub environment: Vec<(String, String)>,
+    /// A directory holding exactly the granted files, mounted read-only at `/`.
+    pub files_dir: Option<PathBuf>,
+    pub allowed_hosts: Arc<AllowedHosts>,
+    pub limits: crate::limits::Limits,
+}
+
+/// One `[[trigger.http]]`.
+#[derive(Debug, Clone)]
+pub struct HttpTriggerSpec {
+    /// `None` for a private route (reachable only from inside the app, not from the listener).
+    pub route: Option<String>,
+    pub target: HttpTargetSpec,
+}
+
+#[derive(Debug, Clone)]
+pub enum HttpTargetSpec {
+    Component(String),
+    Static(StaticResponse),
+}
+
+/// Where `boson up` should find the app.
+#[derive(Debug, Clone)]
+pub enum AppLocation {
+    Manifest(PathBuf),
+    Wasm(PathBuf),
+}
+
+/// The names Boson looks for in a directory, in order.
+pub const MANIFEST_NAMES: [&str; 2] = ["spin.toml", "boson.toml"];
+
+impl AppLocation {
+    /// Interprets `--from` (or the current directory when absent).
+    pub fn find(from: Option<&Path>) -> anyhow::Result<Self> {
+        let path = from.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        if path.is_dir() {
+            for name in MANIFEST_NAMES {
+                let candidate = path.join(name);
+                if candidate.is_file() {
+                    return Ok(Self::Manifest(candidate));
+                }
+            }
+            bail!(
+                "no spin.toml or boson.toml in {} — run `boson up` in an app's folder, or pass `--from path/to/spin.toml` or `--from app.wasm`",
+                path.display()
+            );
+        }
+        if !path.exists() {
+            bail!("{} does not exist — pass a manifest, an app folder or a .wasm file to --from", path.display());
+        }
+        if path.extension().is_some_and(|e| e == "wasm") {
+            Ok(Self::Wasm(path))
+        } else {
+            Ok(Self::Manifest(path))
+        }
+    }
+}
+
+/// Options that shape resolution.
+#[derive(Debug, Clone)]
+pub struct ResolveOptions {
+    pub state_dir: Option<PathBuf>,
+    pub cache_dir: PathBuf,
+    pub limits: LimitsConfig,
+}
+
+/// Resolves the app at `location`.
+pub async fn resolve(location: &AppLocation, options: &ResolveOptions) -> anyhow::Result<ResolvedApp> {
+    match location {
+        AppLocation::Wasm(path) => resolve_wasm(path, options),
+        AppLocation::Manifest(path) => {
+            let manifest = boson_manifest::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let base_dir = absolute(path.parent().unwrap_or(Path::new(".")))?;
+            resolve_manifest(manifest, path, &base_dir, options).await
+        }
+    }
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    let p = if p.as_os_str().is_empty() { Path::new(".") } else { p };
+    std::fs::canonicalize(p).with_context(|| format!("resolving {}", p.display()))
+}
+
+fn state_dir_for(base_dir: &Path, options: &ResolveOptions) -> PathBuf {
+    options.state_dir.clone().unwrap_or_else(|| base_dir.join(".boson"))
+}
+
+fn resolve_wasm(path: &Path, options: &ResolveOptions) -> anyhow::Result<ResolvedApp> {
+    let wasm_path = absolute(path)?;
+    let base_dir = wasm_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let id = wasm_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .map(sanitize_id)
+        .unwrap_or_else(|| "app".into());
+    let component = ResolvedComponent {
+        id: id.as_str().into(),
+        wasm_path,
+        environment: Vec::new(),
+        files_dir: None,
+        allowed_hosts: Arc::new(AllowedHosts::default()),
+        limits: options.limits.for_component(&id),
+    };
+    Ok(ResolvedApp {
+        name: id.clone(),
+        version: None,
+        description: None,
+        state_dir: state_dir_for(&base_dir, options),
+        base_dir,
+        components: BTreeMap::from([(id.clone(), component)]),
+        http_triggers: vec![HttpTriggerSpec {
+            route: Some("/...".into()),
+            target: HttpTargetSpec::Component(id),
+        }],
+    })
+}
+
+fn sanitize_id(stem: &str) -> String {
+    let id: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    if id.starts_with(|c: char| c.is_ascii_alphabetic()) { id } else { format!("app-{id}") }
+}
+
+async fn resolve_manifest(
+    manifest: Manifest,
+    manifest_path: &Path,
+    base_dir: &Path,
+    options: &ResolveOptions,
+) -> anyhow::Result<ResolvedApp> {
+    let file = manifest_path.display().to_string();
+    if let Some(t) = manifest.other_triggers.first() {
+        bail!(
+            "{file}:{}: trigger type `{}` is not supported yet — Boson serves `[[trigger.http]]` triggers; remove this trigger to run the rest of the app",
+            t.line,
+            t.trigger_type
+        );
+    }
+    let state_dir = state_dir_for(base_dir, options);
+    let mut components = BTreeMap::new();
+    let mut http_triggers = Vec::new();
+    for trigger in &manifest.http_triggers {
+        if let Some(boson_manifest::Executor::Wagi { .. }) = &trigger.executor {
+            bail!(
+                "{file}:{}: the `wagi` executor is not supported — build the component for wasi:http (Spin SDKs do by default) and remove `executor`",
+                trigger.line
+            );
+        }
+        let route = match &trigger.route {
+            HttpRoute::Path(p) => Some(p.clone()),
+            HttpRoute::Private => None,
+        };
+        let target = match &trigger.target {
+            HttpTarget::StaticResponse(r) => HttpTargetSpec::Static(r.clone()),
+            HttpTarget::Component(id) => {
+                if !components.contains_key(id) {
+                    let component = manifest.components.get(id).with_context(|| {
+                        format!("{file}:{}: trigger names component `{id}`, which is not defined", trigger.line)
+                    })?;
+                    let resolved = resolve_component(component, &file, base_dir, &state_dir, options).await?;
+                    components.insert(id.clone(), resolved);
+                }
+                HttpTargetSpec::Component(id.clone())
+            }
+        };
+        http_triggers.push(HttpTriggerSpec { route, target });
+    }
+    Ok(ResolvedApp {
+        name: manifest.application.name.clone(),
+        version: manifest.application.version.clone(),
+        description: manifest.application.description.clone(),
+        base_dir: base_dir.to_path_buf(),
+        state_dir,
+        components,
+        http_triggers,
+    })
+}
+
+async fn resolve_component(
+    c: &boson_manifest::Component,
+    file: &str,
+    base_dir: &Path,
+    state_dir: &Path,
+    options: &ResolveOptions,
+) -> anyhow::Result<ResolvedComponent> {
+    let id = c.id.as_str();
+    let unsupported = |line: usize, field: &str, issue: &str| {
+        anyhow::anyhow!(
+            "{file}:{line}: component `{id}` uses `{field}`, which Boson does not implement yet ({issue}) — remove it to run the app"
+        )
+    };
+    if let Some(s) = c.key_value_stores.first() {
+        return Err(unsupported(s.line, "key_value_stores", "key-value stores are coming with host capabilities"));
+    }
+    if let Some(s) = c.sqlite_databases.first() {
+        return Err(unsupported(s.line, "sqlite_databases", "SQLite is coming with host capabilities"));
+    }
+    if let Some(s) = c.ai_models.first() {
+        return Err(unsupported(s.line, "ai_models", "LLM inference is out of scope"));
+    }
+    if let Some((_, v)) = c.variables.iter().next() {
+        return Err(unsupported(v.line, "variables", "variables are coming with host capabilities"));
+    }
+    if let Some(d) = &c.dependencies {
+        return Err(unsupported(d.line, "dependencies", "component dependencies are not composed yet"));
+    }
+
+    let wasm_path = match &c.source {
+        Source::Path(p) => {
+            let path = base_dir.join(p);
+            if !path.is_file() {
+                bail!(
+                    "{file}:{}: component `{id}` source {} does not exist — build it first (its `build.command`), or fix the path",
+                    c.line,
+                    path.display()
+                );
+            }
+            path
+        }
+        Source::Url { url, digest } => fetch_source(url, digest, &options.cache_dir)
+            .await
+            .with_context(|| format!("{file}:{}: component `{id}` source {url}", c.line))?,
+        Source::Registry { package, .. } => {
+            bail!(
+                "{file}:{}: component `{id}` takes its source from registry package `{package}`, which Boson cannot fetch yet — use a path or `{{ url, digest }}`",
+                c.line
+            )
+        }
+    };
+
+    let mut hosts = Vec::new();
+    for entry in &c.allowed_outbound_hosts {
+        hosts.push(
+            crate::outbound::AllowedHost::parse(&entry.value)
+                .with_context(|| format!("{file}:{}: component `{id}` allowed_outbound_hosts", entry.line))?,
+        );
+    }
+    let allowed_hosts = AllowedHosts::from_entries(hosts);
+
+    let files_dir = if c.files.is_empty() {
+        None
+    } else {
+        let dir = state_dir.join("files").join(id);
+        materialize_files(&c.files, &c.exclude_files, base_dir, &dir)
+            .with_context(|| format!("{file}:{}: component `{id}` files", c.line))?;
+        Some(dir)
+    };
+
+    Ok(ResolvedComponent {
+        id: id.into(),
+        wasm_path,
+        environment: c.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        files_dir,
+        allowed_hosts: Arc::new(allowed_hosts),
+        limits: options.limits.for_component(id),
+    })
+}
+
+/// Downloads a `{ url, digest }` source once into the cache, verifying its sha256.
+async fn fetch_source(url: &str, digest: &str, cache_dir: &Path) -> anyhow::Result<PathBuf> {
+    let dir = cache_dir.join("sources");
+    let path = dir.join(format!("{digest}.wasm"));
+    if let Ok(bytes) = std::fs::read(&path)
+        && hex::encode(Sha256::digest(&bytes)) == digest
+    {
+        return Ok(path);
+    }
+    let uri: http::Uri = url.parse().context("not a valid URL")?;
+    let host = uri.host().context("URL has no host")?.to_string();
+    let scheme = uri.scheme_str().unwrap_or("https").to_string();
+    let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+    // The host fetches on the user's behalf: it may reach the URL the user wrote, including a
+    // private address.
+    let policy = AllowedHosts::parse([format!("{scheme}://{host}:{port}").as_str()])?;
+    let request = http::Request::get(uri)
+        .body(http_body_util::BodyExt::boxed_unsync(
+            http_body_util::Empty::new().map_err(|never: std::convert::Infallible| match never {}),
+        ))
+        .context("building request")?;
+    let response = crate::outbound::send_checked(Arc::new(policy), "boson".into(), request)
+        .await
+        .map_err(|e| anyhow::anyhow!("download failed: {e:?}"))?;
+    if !response.status().is_success() {
+        bail!("download failed with HTTP status {}", response.status());
+    }
+    let bytes = crate::outbound::collect_body(response.into_body(), 1 << 30).await?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != digest {
+        bail!("digest mismatch: the manifest says sha256:{digest} but the download is sha256:{actual} — update `digest` if the new file is trusted");
+    }
+    std::fs::create_dir_all(&dir)?;
+    let tmp = dir.join(format!(".{digest}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, &bytes)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+use http_body_util::BodyExt as _;
+
+/// Copies the granted files into `dest` (recreated from scratch), so the guest's `/` holds
+/// exactly those files and nothing a symlink could lead out of.
+fn materialize_files(
+    files: &[FileMount],
+    exclude: &[String],
+    base_dir: &Path,
+    dest: &Path,
+) -> anyhow::Result<()> {
+    if dest.exists() {
+        std::fs::remove_dir_all(dest).with_context(|| format!("clearing {}", dest.display()))?;
+    }
+    std::fs::create_dir_all(dest)?;
+    let mut excludes = globset::GlobSetBuilder::new();
+    for pattern in exclude {
+        excludes.add(globset::Glob::new(pattern).with_context(|| format!("exclude_files pattern `{pattern}`"))?);
+    }
+    let excludes = excludes.build()?;
+    for mount in files {
+        match mount {
+            FileMount::Glob(pattern) => {
+                let glob = globset::GlobBuilder::new(pattern)
+                    .literal_separator(true)
+                    .build()
+                    .with_context(|| format!("files pattern `{pattern}`"))?
+                    .compile_matcher();
+                let mut matched = false;
+                for entry in walkdir::WalkDir::new(base_dir).follow_links(false) {
+                    let entry = entry?;
+                    let rel = entry.path().strip_prefix(base_dir)?;
+                    if rel.starts_with(".boson") || entry.file_type().is_dir() {
+                        continue;
+                    }
+                    if glob.is_match(rel) && !excludes.is_match(rel) {
+                        copy_checked(entry.path(), base_dir, &dest.join(rel))?;
+                        matched = true;
+                    }
+                }
+                if !matched && !pattern.contains(['*', '?', '[']) {
+                    bail!("`{pattern}` matches no file in {} — fix the path or remove it", base_dir.display());
+                }
+            }
+            FileMount::Mount { source, destination } => {
+                let src = base_dir.join(source);
+                let target = dest.join(destination.trim_start_matches('/'));
+                if src.is_file() {
+                    copy_checked(&src, base_dir, &target)?;
+                    continue;
+                }
+                if !src.is_dir() {
+                    bail!("mount source {} does not exist — fix `source`", src.display());
+                }
+                for entry in walkdir::WalkDir::new(&src).follow_links(false) {
+                    let entry = entry?;
+                    let rel = entry.path().strip_prefix(&src)?;
+                    if entry.file_type().is_dir() || excludes.is_match(rel) {
+                        continue;
+                    }
+                    copy_checked(entry.path(), base_dir, &target.join(rel))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copies one file, refusing symlinks that lead outside the app directory.
+fn copy_checked(src: &Path, base_dir: &Path, dest: &Path) -> anyhow::Result<()> {
+    let real = std::fs::canonicalize(src).with_context(|| format!("reading {}", src.display()))?;
+    if !real.starts_with(base_dir) {
+        bail!(
+            "{} leads outside the app directory (to {}) — Boson only mounts files inside {}",
+            src.display(),
+            real.display(),
+            base_dir.display()
+        );
+    }
+    if !real.is_file() {
+        return Ok(());
+    }
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(&real, dest).with_context(|| format!("copying {}", src.display()))?;
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Command-line interface: the flags of each command and what running it does.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::app::{AppLocation, ResolveOptions, resolve};
+use crate::http::{HttpTrigger, ServerOptions};
+use crate::limits::{Limits, LimitsConfig, parse_duration, parse_size};
+use crate::runtime::{EngineOptions, Follow, Runtime};
+
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (wasmtime 48.0.8)");
+
+/// Boson runs WebAssembly components as HTTP handlers: a fresh, sandboxed instance per request.
+#[derive(Debug, Parser)]
+#[command(name = "boson", version = VERSION, about)]
+pub struct Cli {
+    /// Only print warnings and errors (RUST_LOG, when set, takes precedence).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve an app: a folder with spin.toml or boson.toml, a manifest file, or a bare .wasm.
+    Up(UpArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// The app: a manifest, a folder holding one, or a component .wasm (served at `/...`).
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub from: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port (the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Where the app's data and logs live (default: `.boson/` next to the manifest).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Cache for compiled code and downloaded sources (default: $BOSON_CACHE_DIR, else ~/.cache/boson).
+    #[arg(long, value_name = "DIR", env = "BOSON_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every component afresh and write nothing to the compile cache.
+    #[arg(long)]
+    pub disable_cache: bool,
+    /// Echo a component's stdout/stderr to the terminal (`all` for every component). Repeatable.
+    #[arg(long, value_name = "COMPONENT|all")]
+    pub follow: Vec<String>,
+    /// Host settings file: `[limits]` and `[limits.component.<id>]`.
+    #[arg(long, value_name = "FILE")]
+    pub runtime_config_file: Option<PathBuf>,
+    /// Deadline for one request, e.g. `30s` or `500ms`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Memory cap per instance, e.g. `256MiB`.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
+    /// Largest request body accepted, e.g. `16MiB` (413 beyond).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_request_body: Option<u64>,
+    /// Instances the pooling allocator holds (concurrent requests across all components).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub pool_instances: u32,
+    /// Allocate instances on demand instead of from a pre-reserved pool.
+    #[arg(long)]
+    pub no_pooling: bool,
+    /// Time in-flight requests get to finish after SIGINT/SIGTERM.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub grace_period: Duration,
+    /// Time a client gets to send its request headers.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+}
+
+/// Logging to stderr: `RUST_LOG` if set, else info (warn with `--quiet`).
+pub fn init_logging(cli: &Cli) {
+    let default = if cli.quiet { "warn" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => up(args).await,
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("boson");
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cache").join("boson"))
+        .unwrap_or_else(|| std::env::temp_dir().join("boson-cache"))
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let mut defaults = Limits::default();
+    if let Some(t) = args.timeout {
+        defaults.timeout = t;
+    }
+    if let Some(m) = args.max_memory {
+        defaults.memory = usize::try_from(m).context("--max-memory is too large")?;
+    }
+    if let Some(b) = args.max_request_body {
+        defaults.max_request_body = b;
+    }
+    let limits = match &args.runtime_config_file {
+        Some(path) => LimitsConfig::load(path, defaults)?,
+        None => LimitsConfig {
+            defaults,
+            per_component: Default::default(),
+        },
+    };
+    let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let location = AppLocation::find(args.from.as_deref())?;
+    let app = resolve(
+        &location,
+        &ResolveOptions {
+            state_dir: args.state_dir.clone(),
+            cache_dir: cache_dir.clone(),
+            limits: limits.clone(),
+        },
+    )
+    .await?;
+
+    // Bind before compiling, so a busy port fails fast.
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} — pick another address with --listen", args.listen))?;
+    let bound = listener.local_addr()?;
+
+    let follow = if args.follow.iter().any(|f| f == "all") {
+        Follow::All
+    } else if args.follow.is_empty() {
+        Follow::None
+    } else {
+        Follow::Some(args.follow.clone())
+    };
+    for id in match &follow {
+        Follow::Some(ids) => ids.as_slice(),
+        _ => &[],
+    } {
+        if !app.components.contains_key(id) {
+            anyhow::bail!("--follow {id}: the app has no component `{id}` (it has: {})", app.components.keys().cloned().collect::<Vec<_>>().join(", "));
+        }
+    }
+    let max_memory = std::iter::once(limits.defaults.memory)
+        .chain(limits.per_component.values().map(|l| l.memory))
+        .max()
+        .unwrap_or(limits.defaults.memory);
+    let engine_options = EngineOptions {
+        pooling: !args.no_pooling,
+        pool_instances: args.pool_instances,
+        max_memory,
+        cache_dir: (!args.disable_cache).then_some(cache_dir),
+    };
+    let runtime = {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || Runtime::load(&app, &engine_options, &follow)).await??
+    };
+    let trigger = Arc::new(HttpTrigger::new(&app, Arc::new(runtime))?);
+
+    println!("Serving http://{bound}");
+    println!("Available Routes:");
+    for t in &app.http_triggers {
+        let what = match &t.target {
+            crate::app::HttpTargetSpec::Component(id) => id.clone(),
+            crate::app::HttpTargetSpec::Static(_) => "(static response)".into(),
+        };
+        match &t.route {
+            Some(route) => println!("  {what}: http://{bound}{}", route.trim_end_matches("/...")),
+            None => println!("  {what}: (private)"),
+        }
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+
+    let options = ServerOptions {
+        listen: bound,
+        header_read_timeout: args.header_read_timeout,
+        grace_period: args.grace_period,
+    };
+    trigger.serve(listener, options, stop_signal()).await
+}
+
+/// Resolves on the first SIGINT or SIGTERM; a second one exits the process at once.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        eprintln!("second signal: exiting now");
+        std::process::exit(130);
+    });
+}

@@ -1,0 +1,429 @@
+//! The HTTP trigger: the listener, routing, host-answered endpoints, and one fresh guest
+//! instance per request, under the component's deadline and memory cap.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use wasmtime::Store;
+use wasmtime_wasi_http::{WasiBody, WasiHttpView as _};
+
+use crate::app::{HttpTargetSpec, ResolvedApp};
+use crate::guest_body::{LimitedBody, NotifyOnDrop};
+use crate::host::HostState;
+use crate::router::{RouteTable, spin_headers};
+use crate::runtime::{EPOCH_TICK, HandlerPre, LoadedComponent, Runtime};
+
+/// Listener settings.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub listen: SocketAddr,
+    /// A client must finish sending its request headers within this time.
+    pub header_read_timeout: Duration,
+    /// How long in-flight requests may run after a stop signal.
+    pub grace_period: Duration,
+}
+
+enum Target {
+    Component(Arc<LoadedComponent>),
+    Static(boson_manifest::StaticResponse),
+}
+
+/// The HTTP trigger for one app.
+pub struct HttpTrigger {
+    routes: RouteTable<Target>,
+    runtime: Arc<Runtime>,
+    app_name: String,
+    app_version: Option<String>,
+}
+
+/// Why a guest produced no response.
+struct GuestFailure {
+    status: StatusCode,
+    cause: String,
+}
+
+type GuestReply = Result<Response<WasiBody>, String>;
+
+fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response<WasiBody> {
+    let mut response = Response::new(
+        Full::new(body.into())
+            .map_err(|never: Infallible| match never {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+impl HttpTrigger {
+    /// Builds the route table; duplicate or malformed routes fail here, at start.
+    pub fn new(app: &ResolvedApp, runtime: Arc<Runtime>) -> anyhow::Result<Self> {
+        let mut routes = RouteTable::default();
+        for trigger in &app.http_triggers {
+            let Some(route) = &trigger.route else {
+                continue; // private: not reachable from the listener
+            };
+            let target = match &trigger.target {
+                HttpTargetSpec::Static(r) => Target::Static(r.clone()),
+                HttpTargetSpec::Component(id) => Target::Component(
+                    runtime
+                        .components
+                        .get(id)
+                        .with_context(|| format!("component `{id}` was not loaded"))?
+                        .clone(),
+                ),
+            };
+            routes
+                .add(route, target)
+                .map_err(|e| anyhow::anyhow!("[[trigger.http]] {e}"))?;
+        }
+        Ok(Self {
+            routes,
+            runtime,
+            app_name: app.name.clone(),
+            app_version: app.version.clone(),
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests for the grace period.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        options: ServerOptions,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(options.header_read_timeout)
+            .keep_alive(true);
+        builder.http2().timer(TokioTimer::new());
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, client) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Running out of file descriptors must not end the server.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let this = self.clone();
+            let service = hyper::service::service_fn(move |req| {
+                let this = this.clone();
+                async move { Ok::<_, Infallible>(this.handle(req, client).await) }
+            });
+            let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%client, "connection ended: {e}");
+                }
+            });
+        }
+        drop(listener);
+        tracing::info!(
+            "stopping: no new connections; waiting up to {:?} for in-flight requests",
+            options.grace_period
+        );
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all requests finished"),
+            () = tokio::time::sleep(options.grace_period) => {
+                tracing::warn!("grace period over; dropping the remaining connections");
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(&self, req: Request<Incoming>, client: SocketAddr) -> Response<WasiBody> {
+        let start = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let (component, response) = self.route(req, client).await;
+        tracing::info!(
+            target: "boson::request",
+            %method,
+            path,
+            component = component.as_deref().unwrap_or("-"),
+            status = response.status().as_u16(),
+            duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+        );
+        response
+    }
+
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        client: SocketAddr,
+    ) -> (Option<Arc<str>>, Response<WasiBody>) {
+        let path = req.uri().path();
+        match path {
+            "/.well-known/spin/health" => return (None, text_response(StatusCode::OK, "OK")),
+            "/.well-known/spin/info" => {
+                let info = serde_json::json!({
+                    "name": self.app_name,
+                    "version": self.app_version,
+                    "host": "boson",
+                    "host_version": env!("CARGO_PKG_VERSION"),
+                });
+                let mut r = text_response(StatusCode::OK, info.to_string());
+                r.headers_mut()
+                    .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                return (None, r);
+            }
+            _ => {}
+        }
+        let Some(matched) = self.routes.match_path(path) else {
+            return (None, text_response(StatusCode::NOT_FOUND, "Not Found\n"));
+        };
+        match matched.target {
+            Target::Static(r) => (None, static_response(r)),
+            Target::Component(component) => {
+                let authority = req
+                    .uri()
+                    .authority()
+                    .map(|a| a.to_string())
+                    .or_else(|| {
+                        req.headers()
+                            .get(http::header::HOST)
+                            .and_then(|h| h.to_str().ok())
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_else(|| "localhost".to_string());
+                let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+                let full_url = format!("http://{authority}{path_and_query}");
+                let headers = spin_headers(&matched, &full_url, &client.to_string());
+                let id = component.spec.id.clone();
+                let response = self
+                    .call_component(component.clone(), req, &full_url, headers)
+                    .await;
+                (Some(id), response)
+            }
+        }
+    }
+
+    async fn call_component(
+        &self,
+        component: Arc<LoadedComponent>,
+        req: Request<Incoming>,
+        full_url: &str,
+        spin_headers: Vec<(String, String)>,
+    ) -> Response<WasiBody> {
+        let limits = component.spec.limits;
+        let declared = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limits.max_request_body) {
+            return text_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+        }
+        let (mut parts, body) = req.into_parts();
+        // Clients may not forge routing metadata.
+        let forged: Vec<HeaderName> = parts
+            .headers
+            .keys()
+            .filter(|k| k.as_str().starts_with("spin-"))
+            .cloned()
+            .collect();
+        for name in forged {
+            parts.headers.remove(name);
+        }
+        for (name, value) in spin_headers {
+            if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                parts.headers.insert(n, v);
+            }
+        }
+        if let Ok(uri) = full_url.parse() {
+            parts.uri = uri;
+        }
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let body = LimitedBody::new(body, limits.max_request_body, exceeded.clone());
+        let req = Request::from_parts(parts, body);
+
+        let id = component.spec.id.clone();
+        match run_guest(&self.runtime, component, req).await {
+            Ok(response) => response,
+            Err(failure) => {
+                if exceeded.load(Ordering::Relaxed) {
+                    return text_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+                }
+                tracing::error!(component = %id, "request failed: {}", failure.cause);
+                let mut r = text_response(failure.status, format!("{}\n", failure.status.canonical_reason().unwrap_or("error")));
+                if failure.status == StatusCode::SERVICE_UNAVAILABLE {
+                    r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                }
+                r
+            }
+        }
+    }
+}
+
+fn static_response(r: &boson_manifest::StaticResponse) -> Response<WasiBody> {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+    let mut response = text_response(status, r.body.clone());
+    response.headers_mut().remove(http::header::CONTENT_TYPE);
+    for (name, value) in &r.headers {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+            response.headers_mut().append(n, v);
+        }
+    }
+    response
+}
+
+/// Turns a guest error (trap, deadline, pool exhaustion) into a status and a cause for the log.
+fn classify(error: &wasmtime::Error, timeout: Duration) -> GuestFailure {
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::Interrupt => GuestFailure {
+                status: StatusCode::GATEWAY_TIMEOUT,
+                cause: format!("deadline of {timeout:?} exceeded (guest interrupted)"),
+            },
+            other => GuestFailure {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                cause: format!("guest trapped: {other}"),
+            },
+        };
+    }
+    let text = format!("{error:#}");
+    if text.contains("maximum concurrent") {
+        return GuestFailure {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            cause: format!("no free instance slot: {text}"),
+        };
+    }
+    GuestFailure {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        cause: text,
+    }
+}
+
+/// Runs one request in a fresh instance of `component`.
+async fn run_guest(
+    runtime: &Runtime,
+    component: Arc<LoadedComponent>,
+    req: Request<LimitedBody>,
+) -> Result<Response<WasiBody>, GuestFailure> {
+    let timeout = component.spec.limits.timeout;
+    let internal = |e: anyhow::Error| GuestFailure {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        cause: format!("{e:#}"),
+    };
+    let state = HostState::new(&component.spec, &component.logs).map_err(internal)?;
+    let mut store = Store::new(&runtime.engine, state);
+    store.limiter(|s| &mut s.limits);
+    let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
+    store.set_epoch_deadline(ticks);
+    store.epoch_deadline_trap();
+
+    let (tx, rx) = tokio::sync::oneshot::channel::<GuestReply>();
+    let task = match &component.handler {
+        HandlerPre::P2(pre) => {
+            let (p2_tx, p2_rx) = tokio::sync::oneshot::channel();
+            let incoming = store
+                .data_mut()
+                .http()
+                .new_incoming_request(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http, req)
+                .map_err(|e| internal(e.into()))?;
+            let out = store
+                .data_mut()
+                .http()
+                .new_response_outparam(p2_tx)
+                .map_err(|e| internal(e.into()))?;
+            tokio::spawn(async move {
+                match p2_rx.await {
+                    Ok(Ok(r)) => _ = tx.send(Ok(r)),
+                    Ok(Err(code)) => _ = tx.send(Err(format!("guest returned error {code:?}"))),
+                    Err(_) => {}
+                }
+            });
+            let pre = pre.clone();
+            tokio::spawn(tokio::time::timeout(timeout, async move {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, out)
+                    .await?;
+                wasmtime::Result::Ok(())
+            }))
+        }
+        HandlerPre::P3(pre) => {
+            let pre = pre.clone();
+            tokio::spawn(tokio::time::timeout(timeout, async move {
+                let service = pre.instantiate_async(&mut store).await?;
+                let (request, io) =
+                    wasmtime_wasi_http::p3::Request::from_http(store.data_mut().http().hooks, req);
+                store
+                    .run_concurrent(async move |accessor| -> wasmtime::Result<()> {
+                        match service.handle(accessor, request).await? {
+                            Ok(response) => {
+                                let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+                                let response = accessor.with(|mut store| response.into_http(&mut store, io))?;
+                                let response =
+                                    response.map(|body| NotifyOnDrop::new(body, done_tx).boxed_unsync());
+                                let _ = tx.send(Ok(response));
+                                // Keep the instance running until the body has been sent.
+                                let _ = done_rx.await;
+                            }
+                            Err(code) => _ = tx.send(Err(format!("guest returned error {code:?}"))),
+                        }
+                        Ok(())
+                    })
+                    .await??;
+                wasmtime::Result::Ok(())
+            }))
+        }
+    };
+
+    let outcome = tokio::time::timeout(timeout + Duration::from_millis(100), rx).await;
+    match outcome {
+        Ok(Ok(Ok(response))) => Ok(response),
+        Ok(Ok(Err(cause))) => Err(GuestFailure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            cause,
+        }),
+        // The guest ended without answering: find out why from the task.
+        Ok(Err(_)) => match task.await {
+            Ok(Ok(Ok(()))) => Err(GuestFailure {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                cause: "guest returned without sending a response".into(),
+            }),
+            Ok(Ok(Err(e))) => Err(classify(&e, timeout)),
+            Ok(Err(_elapsed)) => Err(GuestFailure {
+                status: StatusCode::GATEWAY_TIMEOUT,
+                cause: format!("deadline of {timeout:?} exceeded"),
+            }),
+            Err(join) => Err(GuestFailure {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                cause: format!("guest task failed: {join}"),
+            }),
+        },
+        Err(_elapsed) => {
+            task.abort();
+            Err(GuestFailure {
+                status: StatusCode::GATEWAY_TIMEOUT,
+                cause: format!("deadline of {timeout:?} exceeded"),
+            })
+        }
+    }
+}

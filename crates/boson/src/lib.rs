@@ -1,0 +1,29 @@
+//! Boson: a host for serverless WebAssembly components.
+//!
+//! Data flows one way: [`app`] resolves a manifest into a [`app::ResolvedApp`]; [`runtime`]
+//! compiles and pre-instantiates its components; [`http`] routes each request to a fresh
+//! instance whose [`host::HostState`] holds only what the manifest grants.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use boson::app::{AppLocation, ResolveOptions, resolve};
+//! let location = AppLocation::find(Some("examples/hello".as_ref()))?;
+//! let options = ResolveOptions {
+//!     state_dir: None,
+//!     cache_dir: "/tmp/boson-cache".into(),
+//!     limits: Default::default(),
+//! };
+//! let app = resolve(&location, &options).await?;
+//! println!("{} has {} component(s)", app.name, app.components.len());
+//! # Ok(()) }
+//! ```
+
+pub mod app;
+pub mod cli;
+pub mod guest_body;
+pub mod host;
+pub mod http;
+pub mod limits;
+pub mod outbound;
+pub mod router;
+pub mod runtime;

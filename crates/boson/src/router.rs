@@ -1,0 +1,290 @@
+//! The HTTP route table: Spin's route syntax and precedence, and the `spin-*` metadata a match
+//! produces.
+//!
+//! Syntax: literal segments, `:name` captures one segment, a final `/...` matches the rest of the
+//! path (including nothing). Precedence: a route without a wildcard beats one with; then the route
+//! with more literal segments; then the longer one. Two routes that would match the same paths
+//! are a start-up error.
+
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Segment {
+    Literal(String),
+    Capture(String),
+}
+
+#[derive(Debug, Clone)]
+struct Route<T> {
+    raw: String,
+    segments: Vec<Segment>,
+    wildcard: bool,
+    target: T,
+}
+
+/// What a request path matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteMatch<'a, T> {
+    pub target: &'a T,
+    /// The route as written in the manifest, e.g. `/api/...`.
+    pub raw_route: &'a str,
+    /// The route without its wildcard, e.g. `/api`.
+    pub component_route: String,
+    /// The part of the path after `component_route` (empty for exact routes).
+    pub path_info: String,
+    /// `:name` captures, in route order.
+    pub captures: Vec<(String, String)>,
+}
+
+/// A set of routes, built once at start.
+#[derive(Debug, Clone)]
+pub struct RouteTable<T> {
+    routes: Vec<Route<T>>,
+}
+
+impl<T> Default for RouteTable<T> {
+    fn default() -> Self {
+        Self { routes: Vec::new() }
+    }
+}
+
+/// Parses `/a/:b/...` into segments and a wildcard flag.
+fn parse_route(route: &str) -> Result<(Vec<Segment>, bool), String> {
+    if !route.starts_with('/') {
+        return Err(format!("route `{route}` must start with `/`, e.g. `/{route}`"));
+    }
+    let trimmed = route.trim_end_matches('/');
+    let mut parts: Vec<&str> = trimmed.split('/').skip(1).collect();
+    let wildcard = parts.last() == Some(&"...");
+    if wildcard {
+        parts.pop();
+    }
+    let mut segments = Vec::with_capacity(parts.len());
+    for part in parts {
+        if part == "..." {
+            return Err(format!("route `{route}`: `/...` may only end a route, e.g. `/api/...`"));
+        }
+        if part.is_empty() {
+            return Err(format!("route `{route}` has an empty segment (`//`)"));
+        }
+        match part.strip_prefix(':') {
+            Some(name) if !name.is_empty() => segments.push(Segment::Capture(name.to_string())),
+            Some(_) => return Err(format!("route `{route}` has a capture without a name; write `:name`")),
+            None => segments.push(Segment::Literal(part.to_string())),
+        }
+    }
+    Ok((segments, wildcard))
+}
+
+impl<T> RouteTable<T> {
+    /// Adds a route; fails if it is malformed or duplicates one already added.
+    pub fn add(&mut self, raw: &str, target: T) -> Result<(), String> {
+        let (segments, wildcard) = parse_route(raw)?;
+        let shape = |segs: &[Segment]| -> Vec<Option<String>> {
+            segs.iter()
+                .map(|s| match s {
+                    Segment::Literal(l) => Some(l.clone()),
+                    Segment::Capture(_) => None,
+                })
+                .collect()
+        };
+        if let Some(existing) = self
+            .routes
+            .iter()
+            .find(|r| r.wildcard == wildcard && shape(&r.segments) == shape(&segments))
+        {
+            return Err(format!(
+                "route `{raw}` duplicates route `{}`: both match the same paths — remove one or make them differ",
+                existing.raw
+            ));
+        }
+        self.routes.push(Route {
+            raw: raw.to_string(),
+            segments,
+            wildcard,
+            target,
+        });
+        // Keep the table in precedence order so the first match wins.
+        self.routes.sort_by_key(|r| {
+            let literals = r
+                .segments
+                .iter()
+                .filter(|s| matches!(s, Segment::Literal(_)))
+                .count();
+            (r.wildcard, std::cmp::Reverse(literals), std::cmp::Reverse(r.segments.len()))
+        });
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// Finds the route for a request path (no query string).
+    pub fn match_path(&self, path: &str) -> Option<RouteMatch<'_, T>> {
+        let trimmed = path.trim_end_matches('/');
+        let parts: Vec<&str> = if trimmed.is_empty() {
+            Vec::new()
+        } else {
+            trimmed.split('/').skip(1).collect()
+        };
+        'routes: for route in &self.routes {
+            if parts.len() < route.segments.len()
+                || (!route.wildcard && parts.len() != route.segments.len())
+            {
+                continue;
+            }
+            let mut captures = Vec::new();
+            for (segment, part) in route.segments.iter().zip(&parts) {
+                match segment {
+                    Segment::Literal(l) if l == part => {}
+                    Segment::Literal(_) => continue 'routes,
+                    Segment::Capture(name) => captures.push((name.clone(), part.to_string())),
+                }
+            }
+            let component_route = route.raw.trim_end_matches('/');
+            let component_route = component_route
+                .strip_suffix("/...")
+                .unwrap_or(component_route)
+                .to_string();
+            let path_info = if route.wildcard {
+                // Everything after the matched segments, keeping the original trailing slash.
+                let consumed: usize = parts[..route.segments.len()]
+                    .iter()
+                    .map(|p| p.len() + 1)
+                    .sum();
+                path[consumed.min(path.len())..].to_string()
+            } else {
+                String::new()
+            };
+            return Some(RouteMatch {
+                target: &route.target,
+                raw_route: &route.raw,
+                component_route,
+                path_info,
+                captures,
+            });
+        }
+        None
+    }
+}
+
+/// The `spin-*` request headers for a matched request.
+pub fn spin_headers<T>(
+    m: &RouteMatch<'_, T>,
+    full_url: &str,
+    client_addr: &str,
+) -> Vec<(String, String)> {
+    let mut headers = vec![
+        ("spin-full-url".to_string(), full_url.to_string()),
+        ("spin-path-info".to_string(), m.path_info.clone()),
+        ("spin-matched-route".to_string(), m.raw_route.to_string()),
+        ("spin-component-route".to_string(), m.component_route.clone()),
+        ("spin-raw-component-route".to_string(), m.raw_route.to_string()),
+        ("spin-base-path".to_string(), "/".to_string()),
+        ("spin-client-addr".to_string(), client_addr.to_string()),
+    ];
+    let mut seen = HashMap::new();
+    for (name, value) in &m.captures {
+        if seen.insert(name.clone(), ()).is_none() {
+            headers.push((format!("spin-path-match-{}", name.to_ascii_lowercase()), value.clone()));
+        }
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(routes: &[&str]) -> RouteTable<String> {
+        let mut t = RouteTable::default();
+        for r in routes {
+            t.add(r, r.to_string()).unwrap();
+        }
+        t
+    }
+
+    /// (path, expected route, expected path-info, expected captures)
+    #[test]
+    fn route_table_cases() {
+        let t = table(&[
+            "/",
+            "/hello",
+            "/api/...",
+            "/api/users/:id",
+            "/api/users/:id/...",
+            "/api/users/me",
+            "/static/...",
+            "/:lang/docs",
+            "/...",
+        ]);
+        let cases: &[(&str, &str, &str, &[(&str, &str)])] = &[
+            ("/", "/", "", &[]),
+            ("/hello", "/hello", "", &[]),
+            ("/hello/", "/hello", "", &[]),
+            ("/hello/x", "/...", "/hello/x", &[]),
+            ("/api", "/api/...", "", &[]),
+            ("/api/", "/api/...", "/", &[]),
+            ("/api/x/y", "/api/...", "/x/y", &[]),
+            ("/api/users/me", "/api/users/me", "", &[]),
+            ("/api/users/42", "/api/users/:id", "", &[("id", "42")]),
+            ("/api/users/42/posts/1", "/api/users/:id/...", "/posts/1", &[("id", "42")]),
+            ("/static/css/a.css", "/static/...", "/css/a.css", &[]),
+            ("/en/docs", "/:lang/docs", "", &[("lang", "en")]),
+            ("/other", "/...", "/other", &[]),
+        ];
+        for (path, route, info, captures) in cases {
+            let m = t.match_path(path).unwrap_or_else(|| panic!("{path} matched nothing"));
+            assert_eq!(m.target, route, "route for {path}");
+            assert_eq!(m.path_info, *info, "path info for {path}");
+            let caps: Vec<(&str, &str)> =
+                m.captures.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            assert_eq!(caps, *captures, "captures for {path}");
+        }
+    }
+
+    #[test]
+    fn no_match_without_catch_all() {
+        let t = table(&["/a", "/b/..."]);
+        assert!(t.match_path("/c").is_none());
+        assert!(t.match_path("/a/b").is_none());
+        assert!(t.match_path("/bb").is_none());
+        assert_eq!(t.match_path("/b").unwrap().target, "/b/...");
+    }
+
+    #[test]
+    fn duplicates_and_bad_routes_are_errors() {
+        let mut t = RouteTable::default();
+        t.add("/a/...", 1).unwrap();
+        assert!(t.add("/a/...", 2).unwrap_err().contains("duplicates"));
+        t.add("/u/:id", 1).unwrap();
+        assert!(t.add("/u/:name", 2).unwrap_err().contains("duplicates"));
+        t.add("/x", 1).unwrap();
+        assert!(t.add("/x/", 2).unwrap_err().contains("duplicates"));
+        assert!(t.add("/a/.../b", 3).unwrap_err().contains("may only end"));
+        assert!(t.add("a", 3).unwrap_err().contains("must start"));
+        assert!(t.add("/a//b", 3).unwrap_err().contains("empty segment"));
+    }
+
+    #[test]
+    fn spin_headers_for_a_match() {
+        let t = table(&["/api/:version/..."]);
+        let m = t.match_path("/api/v1/items").unwrap();
+        let h: HashMap<_, _> = spin_headers(&m, "http://localhost:3000/api/v1/items?q=1", "127.0.0.1:5555")
+            .into_iter()
+            .collect();
+        assert_eq!(h["spin-full-url"], "http://localhost:3000/api/v1/items?q=1");
+        assert_eq!(h["spin-path-info"], "/items");
+        assert_eq!(h["spin-matched-route"], "/api/:version/...");
+        assert_eq!(h["spin-component-route"], "/api/:version");
+        assert_eq!(h["spin-raw-component-route"], "/api/:version/...");
+        assert_eq!(h["spin-base-path"], "/");
+        assert_eq!(h["spin-client-addr"], "127.0.0.1:5555");
+        assert_eq!(h["spin-path-match-version"], "v1");
+    }
+}

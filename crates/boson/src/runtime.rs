@@ -1,0 +1,272 @@
+//! The runtime: one Wasmtime engine (pooling allocator, copy-on-write memory, epoch deadlines),
+//! one linker with every host interface, and each component compiled once — or loaded from the
+//! on-disk cache of compiled code — and pre-instantiated.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash as _, Hasher as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use sha2::{Digest as _, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::app::{ResolvedApp, ResolvedComponent};
+use crate::host::{GuestLogs, HostState};
+
+/// How often the epoch ticks; request deadlines are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Use the pooling allocator (the default); off means on-demand allocation.
+    pub pooling: bool,
+    /// Component instances the pool holds (concurrent requests across all components).
+    pub pool_instances: u32,
+    /// The largest memory any component may grow to (the pool reserves this per slot).
+    pub max_memory: usize,
+    /// Where compiled code is cached; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// A component ready to serve: its pre-instance and its sandbox description.
+pub struct LoadedComponent {
+    pub spec: ResolvedComponent,
+    pub handler: HandlerPre,
+    pub logs: GuestLogs,
+}
+
+/// The two handler shapes Boson serves.
+pub enum HandlerPre {
+    /// `wasi:http/incoming-handler@0.2.x`
+    P2(wasmtime_wasi_http::p2::bindings::ProxyPre<HostState>),
+    /// `wasi:http/handler@0.3.x`
+    P3(wasmtime_wasi_http::p3::bindings::ServicePre<HostState>),
+}
+
+/// The loaded app.
+pub struct Runtime {
+    pub engine: Engine,
+    pub components: BTreeMap<String, Arc<LoadedComponent>>,
+}
+
+/// Builds the engine; falls back to on-demand allocation if the pool cannot be reserved.
+pub fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .wasm_component_model_async(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .max_wasm_stack(1 << 20)
+        .parallel_compilation(true);
+    if options.pooling {
+        let mut pool = PoolingAllocationConfig::new();
+        let n = options.pool_instances.max(1);
+        // Interpreted languages ship components with a dozen core instances and several
+        // memories; size the pool so each component instance can have that many.
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(16))
+            .total_memories(n.saturating_mul(4))
+            .total_tables(n.saturating_mul(16))
+            .total_stacks(n)
+            .max_memory_size(options.max_memory)
+            .max_core_instance_size(8 << 20)
+            .max_component_instance_size(8 << 20)
+            .max_tables_per_module(16)
+            .max_memories_per_module(4)
+            .table_elements(100_000);
+        let mut pooled = config.clone();
+        pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        match Engine::new(&pooled) {
+            Ok(engine) => return Ok(start_ticker(engine)),
+            Err(e) => tracing::warn!(
+                "the pooling allocator could not reserve its memory ({e:#}); using on-demand allocation — lower --pool-instances or --max-memory to keep pooling"
+            ),
+        }
+    }
+    Ok(start_ticker(Engine::new(&config)?))
+}
+
+/// One thread per engine advances the epoch; it stops when the engine is dropped.
+fn start_ticker(engine: Engine) -> Engine {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("boson-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawning the epoch thread");
+    engine
+}
+
+/// A linker with WASI 0.2 and 0.3 (cli, clocks, random, filesystem, sockets, io) and
+/// `wasi:http` for both, all backed by [`HostState`].
+pub fn build_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
+impl Runtime {
+    /// Compiles (or loads from cache) and pre-instantiates every component of `app`.
+    pub fn load(app: &ResolvedApp, options: &EngineOptions, follow: &Follow) -> anyhow::Result<Self> {
+        let engine = build_engine(options)?;
+        let linker = build_linker(&engine)?;
+        let mut components = BTreeMap::new();
+        let logs_dir = app.state_dir.join("logs");
+        for (id, spec) in &app.components {
+            let component = compile_cached(&engine, &spec.wasm_path, options.cache_dir.as_deref())
+                .with_context(|| format!("component `{id}`"))?;
+            let handler = pre_instantiate(&engine, &linker, &component)
+                .with_context(|| format!("component `{id}` ({})", spec.wasm_path.display()))?;
+            let logs = GuestLogs::open(&logs_dir, id, follow.includes(id))?;
+            components.insert(
+                id.clone(),
+                Arc::new(LoadedComponent {
+                    spec: spec.clone(),
+                    handler,
+                    logs,
+                }),
+            );
+        }
+        Ok(Self { engine, components })
+    }
+}
+
+/// Which components' output goes to the terminal.
+#[derive(Debug, Clone, Default)]
+pub enum Follow {
+    #[default]
+    None,
+    All,
+    Some(Vec<String>),
+}
+
+impl Follow {
+    pub fn includes(&self, id: &str) -> bool {
+        match self {
+            Follow::None => false,
+            Follow::All => true,
+            Follow::Some(ids) => ids.iter().any(|i| i == id),
+        }
+    }
+}
+
+/// Checks what the binary is before handing it to Wasmtime, to say what is wrong in user terms.
+fn check_binary(bytes: &[u8], path: &Path) -> anyhow::Result<()> {
+    if wasmparser::Parser::is_component(bytes) {
+        return Ok(());
+    }
+    if !wasmparser::Parser::is_core_wasm(bytes) {
+        bail!("{} is not a WebAssembly file", path.display());
+    }
+    let mut has_start = false;
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        if let Ok(wasmparser::Payload::ExportSection(exports)) = payload {
+            has_start |= exports.into_iter().flatten().any(|e| e.name == "_start");
+        }
+    }
+    let kind = if has_start { "a core WebAssembly module with `_start` (a wasip1 command)" } else { "a core WebAssembly module" };
+    bail!(
+        "{} is {kind}, not a component. Boson serves components that export `wasi:http/incoming-handler`: build with an HTTP SDK (Spin SDKs, componentize-py, componentize-js, wasi crate), or wrap a reactor module that implements the handler with `wasm-tools component new module.wasm --adapt wasi_snapshot_preview1.proxy.wasm -o component.wasm`",
+        path.display()
+    )
+}
+
+/// The cache key: the component's bytes plus everything that makes compiled code incompatible.
+fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
+    let mut engine_hash = std::hash::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    let mut h = Sha256::new();
+    h.update(b"boson-compiled-v1\0");
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    h.update(engine_hash.finish().to_le_bytes());
+    h.update(bytes);
+    hex::encode(h.finalize())
+}
+
+/// Compiles `path`, or loads its compiled code from `cache_dir` when present.
+pub fn compile_cached(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<Component> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    check_binary(&bytes, path)?;
+    let Some(cache_dir) = cache_dir else {
+        return compile(engine, &bytes, path);
+    };
+    let dir = cache_dir.join("compiled");
+    let cached = dir.join(format!("{}.cwasm", cache_key(engine, &bytes)));
+    if cached.is_file() {
+        // SAFETY: the file was written by `Component::serialize` of an engine with the same
+        // compatibility hash (it is part of the file name) into Boson's own cache directory.
+        match unsafe { Component::deserialize_file(engine, &cached) } {
+            Ok(component) => {
+                tracing::info!(path = %path.display(), "loaded compiled component from cache");
+                return Ok(component);
+            }
+            Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e:#}", cached.display()),
+        }
+    }
+    let component = compile(engine, &bytes, path)?;
+    if let Err(e) = write_cache(&dir, &cached, &component) {
+        tracing::warn!("could not write the compile cache at {}: {e:#}", dir.display());
+    }
+    Ok(component)
+}
+
+fn compile(engine: &Engine, bytes: &[u8], path: &Path) -> anyhow::Result<Component> {
+    let start = Instant::now();
+    let component = Component::new(engine, bytes)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("compiling {}", path.display()))?;
+    tracing::info!(path = %path.display(), elapsed_ms = start.elapsed().as_millis() as u64, "compiled component");
+    Ok(component)
+}
+
+fn write_cache(dir: &Path, target: &Path, component: &Component) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.{}.tmp", std::process::id(), rand_suffix()));
+    std::fs::write(&tmp, component.serialize()?)?;
+    std::fs::rename(&tmp, target)?;
+    Ok(())
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    COUNTER.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Finds the handler the component exports and pre-instantiates it.
+fn pre_instantiate(engine: &Engine, linker: &Linker<HostState>, component: &Component) -> anyhow::Result<HandlerPre> {
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let exports_p3 = exports.iter().any(|e| e.starts_with("wasi:http/handler@0.3"));
+    let exports_p2 = exports.iter().any(|e| e.starts_with("wasi:http/incoming-handler@0.2"));
+    if !exports_p2 && !exports_p3 {
+        let list = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
+        bail!(
+            "the component exports {list}, but Boson needs `wasi:http/incoming-handler@0.2.x` or `wasi:http/handler@0.3.x` — build it as an HTTP handler (the wasi:http proxy world)"
+        );
+    }
+    let pre = linker.instantiate_pre(component).map_err(|e| {
+        anyhow::anyhow!("{e:#} — the component imports an interface Boson does not provide; `wasm-tools component wit` on the file lists its imports")
+    })?;
+    if exports_p3 {
+        Ok(HandlerPre::P3(wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?))
+    } else {
+        Ok(HandlerPre::P2(wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?))
+    }
+}

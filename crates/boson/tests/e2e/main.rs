@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `boson` binary on port 0, real sockets, real guest components
+//! built from source by `tests/guests/build.sh`.
+
+mod harness;
+
+mod guests;
+mod routing;
+mod sandbox;
+mod server;

@@ -1,0 +1,200 @@
+//! The server's own behaviour: compile cache, graceful stop, HTTP/2, timeouts, body limits,
+//! URL sources.
+
+use std::io::{Read as _, Write as _};
+use std::time::{Duration, Instant};
+
+use sha2::Digest as _;
+
+use crate::harness::*;
+
+#[test]
+fn second_start_compiles_nothing() {
+    let cache = tempfile::tempdir().unwrap();
+    let wasm = guest("c", "hello");
+    {
+        let boson = Boson::start_with_cache(&wasm, cache.path(), &[]);
+        assert_eq!(boson.get("/").status, 200);
+        assert!(boson.stderr().contains("compiled component"), "{}", boson.stderr());
+    }
+    let boson = Boson::start_with_cache(&wasm, cache.path(), &[]);
+    assert_eq!(boson.get("/").status, 200);
+    let log = boson.stderr();
+    assert!(log.contains("loaded compiled component from cache"), "{log}");
+    assert!(!log.contains("compiled component path"), "compiled again: {log}");
+
+    // --disable-cache compiles afresh.
+    let boson = Boson::start_with_cache(&wasm, cache.path(), &["--disable-cache"]);
+    assert!(!boson.stderr().contains("from cache"), "{}", boson.stderr());
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
+    let app = AppDir::new(&single_component_manifest(&guest("c", "guest"), ""));
+    let mut boson = Boson::start(app.path(), &[]);
+    let addr = boson.addr;
+    let slow: Vec<_> = (0..8)
+        .map(|_| std::thread::spawn(move || request(addr, "GET", "/sleep/1500", &[], b"")))
+        .collect();
+    // Wait until every request is inside the guest.
+    std::thread::sleep(Duration::from_millis(500));
+    boson.signal(SIGTERM);
+    for t in slow {
+        let r = t.join().unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "slept\n"));
+    }
+    assert_eq!(boson.wait_exit(Duration::from_secs(10)), Some(0), "{}", boson.stderr());
+    // No new connections after the stop.
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+#[test]
+fn http2_cleartext_is_served() {
+    let boson = Boson::start(&guest("c", "hello"), &[]);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let body = rt.block_on(async {
+        use http_body_util::BodyExt as _;
+        let stream = tokio::net::TcpStream::connect(boson.addr).await.unwrap();
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(conn);
+        let req = http::Request::get(format!("http://{}/", boson.addr))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let res = sender.send_request(req).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.version(), http::Version::HTTP_2);
+        res.into_body().collect().await.unwrap().to_bytes()
+    });
+    assert_eq!(&body[..], b"Hello from C!\n");
+}
+
+#[test]
+fn slow_headers_are_dropped_and_keep_alive_works() {
+    let boson = Boson::start(&guest("c", "hello"), &["--header-read-timeout", "1s"]);
+    let mut slow = std::net::TcpStream::connect(boson.addr).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let start = Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    assert!(start.elapsed() < Duration::from_secs(5), "slow client kept for {:?}", start.elapsed());
+
+    // Two requests on one connection.
+    let mut conn = std::net::TcpStream::connect(boson.addr).unwrap();
+    conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut all = String::new();
+    conn.read_to_string(&mut all).unwrap();
+    assert_eq!(all.matches("Hello from C!").count(), 2, "{all}");
+}
+
+#[test]
+fn request_body_limit_gives_413() {
+    let app = AppDir::new(&single_component_manifest(&guest("c", "guest"), ""));
+    let boson = Boson::start(app.path(), &["--max-request-body", "1KiB"]);
+    let r = request(boson.addr, "POST", "/echo", &[], &[b'x'; 2048]);
+    assert_eq!(r.status, 413);
+    let r = request(boson.addr, "POST", "/echo", &[], &[b'x'; 512]);
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn url_sources_are_fetched_once_and_verified() {
+    let bytes = std::fs::read(guest("c", "hello")).unwrap();
+    let digest = hex_digest(&bytes);
+    let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    let server = BinaryServer::start(leaked);
+    let manifest = |digest: &str| {
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"x\"\n[component.x]\nsource = {{ url = \"http://{}/hello.wasm\", digest = \"sha256:{digest}\" }}\n",
+            server.addr
+        )
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let app = AppDir::new(&manifest(&digest));
+    {
+        let boson = Boson::start_with_cache(app.path(), cache.path(), &[]);
+        assert_eq!(boson.get("/").text(), "Hello from C!\n");
+    }
+    let boson = Boson::start_with_cache(app.path(), cache.path(), &[]);
+    assert_eq!(boson.get("/").status, 200);
+    assert_eq!(server.hits.load(std::sync::atomic::Ordering::SeqCst), 1, "fetched twice");
+    drop(boson);
+
+    let wrong = "0".repeat(64);
+    let app = AppDir::new(&manifest(&wrong));
+    let err = start_failure(app.path(), &["--cache-dir", cache.path().to_str().unwrap()]);
+    assert!(err.contains("digest mismatch"), "{err}");
+}
+
+fn hex_digest(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+struct BinaryServer {
+    addr: std::net::SocketAddr,
+    hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl BinaryServer {
+    fn start(body: &'static [u8]) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes());
+                let _ = s.write_all(body);
+            }
+        });
+        Self { addr, hits }
+    }
+}
+
+#[test]
+fn follow_echoes_guest_output() {
+    let app = AppDir::new(&single_component_manifest(&guest("c", "guest"), ""));
+    let mut child = std::process::Command::new(boson_bin())
+        .args(["up", "--listen", "127.0.0.1:0", "--follow", "guest", "--from"])
+        .arg(app.path())
+        .arg("--cache-dir")
+        .arg(shared_cache())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let addr: std::net::SocketAddr = loop {
+        let line = rx.recv_timeout(Duration::from_secs(120)).unwrap();
+        if let Some(a) = line.strip_prefix("Serving http://") {
+            break a.parse().unwrap();
+        }
+    };
+    assert_eq!(request(addr, "GET", "/stdout", &[], b"").status, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = false;
+    while Instant::now() < deadline && !seen {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            seen = line == "[guest] guest says hi on stdout";
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(seen, "guest stdout was not echoed");
+}
