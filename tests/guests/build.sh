@@ -135,7 +135,7 @@ C="$HERE/c" PY="$HERE/python" JS="$HERE/js"
 
 # slow ones first so they overlap with the rest
 guest python/guest  recipe_python "\"\$BOSON_WIT_0_2_12\" local:guest/guest-app \"$PY/guest\"" "$PY/guest"
-guest js/guest      recipe_js     "guest-app \"$JS/guest.js\"" "$JS/guest.js"
+guest js/guest      recipe_js     "guest-app-fs \"$JS/guest.js\"" "$JS/guest.js"
 guest python/hello  recipe_python "\"\$BOSON_WIT_0_2_12\" local:guest/proxy-app \"$PY/hello\"" "$PY/hello"
 guest js/hello      recipe_js     "proxy-app \"$JS/hello.js\"" "$JS/hello.js"
 guest python/p3-hello recipe_python "\"\$BOSON_WIT_0_3_0\" local:guest-p3/p3-app \"$PY/p3-hello\"" "$PY/p3-hello"

@@ -24,6 +24,9 @@ WASMTIME_VERSION=48.0.8
 WASM_TOOLS_PY_VERSION=1.262.0.0
 COMPONENTIZE_PY_VERSION=0.25.1
 COMPONENTIZE_JS_VERSION=0.23.0
+# componentize-js imports @bytecodealliance/preview2-shim without declaring it (it only works
+# when npm happens to hoist one); install it explicitly, at the version jco-std uses.
+PREVIEW2_SHIM_VERSION=0.25.0
 SPIN_SDK_VERSION=5.0.0
 APT_PACKAGES=(clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32)
 
@@ -75,12 +78,13 @@ if [ "$(cat "$TOOLS/venv/.boson-stamp" 2>/dev/null)" != "$py_stamp" ]; then
 fi
 
 # ---------------------------------------------------------------- componentize-js (npm)
-js_stamp="@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION"
+js_stamp="@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION @bytecodealliance/preview2-shim@$PREVIEW2_SHIM_VERSION"
 if [ "$(cat "$TOOLS/node/.boson-stamp" 2>/dev/null)" != "$js_stamp" ]; then
   command -v npm >/dev/null || die "npm not found (install nodejs + npm)"
   log "npm install $js_stamp into $TOOLS/node"
-  mkdir -p "$TOOLS/node"
-  npm install --prefix "$TOOLS/node" --no-audit --no-fund --loglevel=error "$js_stamp" >/dev/null \
+  rm -rf "$TOOLS/node"; mkdir -p "$TOOLS/node"
+  # shellcheck disable=SC2086
+  npm install --prefix "$TOOLS/node" --no-audit --no-fund --loglevel=error --save-exact $js_stamp >/dev/null \
     || die "npm install $js_stamp failed"
   echo "$js_stamp" > "$TOOLS/node/.boson-stamp"
 fi
@@ -154,10 +158,16 @@ world proxy-app {
   include wasi:http/proxy@0.2.12;
 }
 
-// The proxy world plus environment variables and files: what the "guest" guests use.
+// The proxy world plus environment variables: the C and Python "guest" guests.
+// (C reaches files through libc and the wasip1 reactor adapter, Python through its runtime.)
 world guest-app {
   include wasi:http/proxy@0.2.12;
   import wasi:cli/environment@0.2.12;
+}
+
+// guest-app plus wasi:filesystem: the JavaScript "guest" (StarlingMonkey has no file API).
+world guest-app-fs {
+  include guest-app;
   import wasi:filesystem/preopens@0.2.12;
   import wasi:filesystem/types@0.2.12;
 }

@@ -82,7 +82,10 @@ impl AppLocation {
             );
         }
         if !path.exists() {
-            bail!("{} does not exist — pass a manifest, an app folder or a .wasm file to --from", path.display());
+            bail!(
+                "{} does not exist — pass a manifest, an app folder or a .wasm file to --from",
+                path.display()
+            );
         }
         if path.extension().is_some_and(|e| e == "wasm") {
             Ok(Self::Wasm(path))
@@ -101,7 +104,10 @@ pub struct ResolveOptions {
 }
 
 /// Resolves the app at `location`.
-pub async fn resolve(location: &AppLocation, options: &ResolveOptions) -> anyhow::Result<ResolvedApp> {
+pub async fn resolve(
+    location: &AppLocation,
+    options: &ResolveOptions,
+) -> anyhow::Result<ResolvedApp> {
     match location {
         AppLocation::Wasm(path) => resolve_wasm(path, options),
         AppLocation::Manifest(path) => {
@@ -113,17 +119,27 @@ pub async fn resolve(location: &AppLocation, options: &ResolveOptions) -> anyhow
 }
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
-    let p = if p.as_os_str().is_empty() { Path::new(".") } else { p };
+    let p = if p.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        p
+    };
     std::fs::canonicalize(p).with_context(|| format!("resolving {}", p.display()))
 }
 
 fn state_dir_for(base_dir: &Path, options: &ResolveOptions) -> PathBuf {
-    options.state_dir.clone().unwrap_or_else(|| base_dir.join(".boson"))
+    options
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| base_dir.join(".boson"))
 }
 
 fn resolve_wasm(path: &Path, options: &ResolveOptions) -> anyhow::Result<ResolvedApp> {
     let wasm_path = absolute(path)?;
-    let base_dir = wasm_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base_dir = wasm_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let id = wasm_path
         .file_stem()
         .and_then(|s| s.to_str())
@@ -154,9 +170,19 @@ fn resolve_wasm(path: &Path, options: &ResolveOptions) -> anyhow::Result<Resolve
 fn sanitize_id(stem: &str) -> String {
     let id: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
-    if id.starts_with(|c: char| c.is_ascii_alphabetic()) { id } else { format!("app-{id}") }
+    if id.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        id
+    } else {
+        format!("app-{id}")
+    }
 }
 
 async fn resolve_manifest(
@@ -192,9 +218,13 @@ async fn resolve_manifest(
             HttpTarget::Component(id) => {
                 if !components.contains_key(id) {
                     let component = manifest.components.get(id).with_context(|| {
-                        format!("{file}:{}: trigger names component `{id}`, which is not defined", trigger.line)
+                        format!(
+                            "{file}:{}: trigger names component `{id}`, which is not defined",
+                            trigger.line
+                        )
                     })?;
-                    let resolved = resolve_component(component, &file, base_dir, &state_dir, options).await?;
+                    let resolved =
+                        resolve_component(component, &file, base_dir, &state_dir, options).await?;
                     components.insert(id.clone(), resolved);
                 }
                 HttpTargetSpec::Component(id.clone())
@@ -227,19 +257,39 @@ async fn resolve_component(
         )
     };
     if let Some(s) = c.key_value_stores.first() {
-        return Err(unsupported(s.line, "key_value_stores", "key-value stores are coming with host capabilities"));
+        return Err(unsupported(
+            s.line,
+            "key_value_stores",
+            "key-value stores are coming with host capabilities",
+        ));
     }
     if let Some(s) = c.sqlite_databases.first() {
-        return Err(unsupported(s.line, "sqlite_databases", "SQLite is coming with host capabilities"));
+        return Err(unsupported(
+            s.line,
+            "sqlite_databases",
+            "SQLite is coming with host capabilities",
+        ));
     }
     if let Some(s) = c.ai_models.first() {
-        return Err(unsupported(s.line, "ai_models", "LLM inference is out of scope"));
+        return Err(unsupported(
+            s.line,
+            "ai_models",
+            "LLM inference is out of scope",
+        ));
     }
     if let Some((_, v)) = c.variables.iter().next() {
-        return Err(unsupported(v.line, "variables", "variables are coming with host capabilities"));
+        return Err(unsupported(
+            v.line,
+            "variables",
+            "variables are coming with host capabilities",
+        ));
     }
     if let Some(d) = &c.dependencies {
-        return Err(unsupported(d.line, "dependencies", "component dependencies are not composed yet"));
+        return Err(unsupported(
+            d.line,
+            "dependencies",
+            "component dependencies are not composed yet",
+        ));
     }
 
     let wasm_path = match &c.source {
@@ -268,8 +318,12 @@ async fn resolve_component(
     let mut hosts = Vec::new();
     for entry in &c.allowed_outbound_hosts {
         hosts.push(
-            crate::outbound::AllowedHost::parse(&entry.value)
-                .with_context(|| format!("{file}:{}: component `{id}` allowed_outbound_hosts", entry.line))?,
+            crate::outbound::AllowedHost::parse(&entry.value).with_context(|| {
+                format!(
+                    "{file}:{}: component `{id}` allowed_outbound_hosts",
+                    entry.line
+                )
+            })?,
         );
     }
     let allowed_hosts = AllowedHosts::from_entries(hosts);
@@ -286,7 +340,11 @@ async fn resolve_component(
     Ok(ResolvedComponent {
         id: id.into(),
         wasm_path,
-        environment: c.environment.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        environment: c
+            .environment
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         files_dir,
         allowed_hosts: Arc::new(allowed_hosts),
         limits: options.limits.for_component(id),
@@ -305,7 +363,9 @@ async fn fetch_source(url: &str, digest: &str, cache_dir: &Path) -> anyhow::Resu
     let uri: http::Uri = url.parse().context("not a valid URL")?;
     let host = uri.host().context("URL has no host")?.to_string();
     let scheme = uri.scheme_str().unwrap_or("https").to_string();
-    let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "https" { 443 } else { 80 });
     // The host fetches on the user's behalf: it may reach the URL the user wrote, including a
     // private address.
     let policy = AllowedHosts::parse([format!("{scheme}://{host}:{port}").as_str()])?;
@@ -323,7 +383,9 @@ async fn fetch_source(url: &str, digest: &str, cache_dir: &Path) -> anyhow::Resu
     let bytes = crate::outbound::collect_body(response.into_body(), 1 << 30).await?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if actual != digest {
-        bail!("digest mismatch: the manifest says sha256:{digest} but the download is sha256:{actual} — update `digest` if the new file is trusted");
+        bail!(
+            "digest mismatch: the manifest says sha256:{digest} but the download is sha256:{actual} — update `digest` if the new file is trusted"
+        );
     }
     std::fs::create_dir_all(&dir)?;
     let tmp = dir.join(format!(".{digest}.{}.tmp", std::process::id()));
@@ -348,7 +410,10 @@ fn materialize_files(
     std::fs::create_dir_all(dest)?;
     let mut excludes = globset::GlobSetBuilder::new();
     for pattern in exclude {
-        excludes.add(globset::Glob::new(pattern).with_context(|| format!("exclude_files pattern `{pattern}`"))?);
+        excludes.add(
+            globset::Glob::new(pattern)
+                .with_context(|| format!("exclude_files pattern `{pattern}`"))?,
+        );
     }
     let excludes = excludes.build()?;
     for mount in files {
@@ -372,10 +437,16 @@ fn materialize_files(
                     }
                 }
                 if !matched && !pattern.contains(['*', '?', '[']) {
-                    bail!("`{pattern}` matches no file in {} — fix the path or remove it", base_dir.display());
+                    bail!(
+                        "`{pattern}` matches no file in {} — fix the path or remove it",
+                        base_dir.display()
+                    );
                 }
             }
-            FileMount::Mount { source, destination } => {
+            FileMount::Mount {
+                source,
+                destination,
+            } => {
                 let src = base_dir.join(source);
                 let target = dest.join(destination.trim_start_matches('/'));
                 if src.is_file() {
@@ -383,7 +454,10 @@ fn materialize_files(
                     continue;
                 }
                 if !src.is_dir() {
-                    bail!("mount source {} does not exist — fix `source`", src.display());
+                    bail!(
+                        "mount source {} does not exist — fix `source`",
+                        src.display()
+                    );
                 }
                 for entry in walkdir::WalkDir::new(&src).follow_links(false) {
                     let entry = entry?;

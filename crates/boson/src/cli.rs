@@ -138,7 +138,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     // Bind before compiling, so a busy port fails fast.
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {} — pick another address with --listen", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} — pick another address with --listen",
+                args.listen
+            )
+        })?;
     let bound = listener.local_addr()?;
 
     let follow = if args.follow.iter().any(|f| f == "all") {
@@ -153,7 +158,14 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         _ => &[],
     } {
         if !app.components.contains_key(id) {
-            anyhow::bail!("--follow {id}: the app has no component `{id}` (it has: {})", app.components.keys().cloned().collect::<Vec<_>>().join(", "));
+            anyhow::bail!(
+                "--follow {id}: the app has no component `{id}` (it has: {})",
+                app.components
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
     }
     let max_memory = std::iter::once(limits.defaults.memory)
@@ -198,7 +210,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
 /// Resolves on the first SIGINT or SIGTERM; a second one exits the process at once.
 async fn stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::warn!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };

@@ -43,7 +43,9 @@ impl Body for LimitedBody {
                 if len > self.remaining {
                     self.exceeded.store(true, Ordering::Relaxed);
                     self.remaining = 0;
-                    return Poll::Ready(Some(Err(HttpError::HttpRequestBodySize(Some(self.limit)))));
+                    return Poll::Ready(Some(Err(HttpError::HttpRequestBodySize(Some(
+                        self.limit,
+                    )))));
                 }
                 self.remaining -= len;
                 Poll::Ready(Some(Ok(frame)))

@@ -62,9 +62,10 @@ fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response<WasiBod
             .boxed_unsync(),
     );
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
@@ -133,7 +134,9 @@ impl HttpTrigger {
                 let this = this.clone();
                 async move { Ok::<_, Infallible>(this.handle(req, client).await) }
             });
-            let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .into_owned();
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
@@ -187,8 +190,10 @@ impl HttpTrigger {
                     "host_version": env!("CARGO_PKG_VERSION"),
                 });
                 let mut r = text_response(StatusCode::OK, info.to_string());
-                r.headers_mut()
-                    .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
                 return (None, r);
             }
             _ => {}
@@ -210,7 +215,11 @@ impl HttpTrigger {
                             .map(str::to_string)
                     })
                     .unwrap_or_else(|| "localhost".to_string());
-                let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
+                let path_and_query = req
+                    .uri()
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .to_string();
                 let full_url = format!("http://{authority}{path_and_query}");
                 let headers = spin_headers(&matched, &full_url, &client.to_string());
                 let id = component.spec.id.clone();
@@ -266,12 +275,19 @@ impl HttpTrigger {
             Ok(response) => response,
             Err(failure) => {
                 if exceeded.load(Ordering::Relaxed) {
-                    return text_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+                    return text_response(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "request body too large\n",
+                    );
                 }
                 tracing::error!(component = %id, "request failed: {}", failure.cause);
-                let mut r = text_response(failure.status, format!("{}\n", failure.status.canonical_reason().unwrap_or("error")));
+                let mut r = text_response(
+                    failure.status,
+                    format!("{}\n", failure.status.canonical_reason().unwrap_or("error")),
+                );
                 if failure.status == StatusCode::SERVICE_UNAVAILABLE {
-                    r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                    r.headers_mut()
+                        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
                 }
                 r
             }
@@ -284,7 +300,10 @@ fn static_response(r: &boson_manifest::StaticResponse) -> Response<WasiBody> {
     let mut response = text_response(status, r.body.clone());
     response.headers_mut().remove(http::header::CONTENT_TYPE);
     for (name, value) in &r.headers {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
             response.headers_mut().append(n, v);
         }
     }
@@ -343,7 +362,10 @@ async fn run_guest(
             let incoming = store
                 .data_mut()
                 .http()
-                .new_incoming_request(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http, req)
+                .new_incoming_request(
+                    wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http,
+                    req,
+                )
                 .map_err(|e| internal(e.into()))?;
             let out = store
                 .data_mut()
@@ -378,9 +400,10 @@ async fn run_guest(
                         match service.handle(accessor, request).await? {
                             Ok(response) => {
                                 let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-                                let response = accessor.with(|mut store| response.into_http(&mut store, io))?;
-                                let response =
-                                    response.map(|body| NotifyOnDrop::new(body, done_tx).boxed_unsync());
+                                let response = accessor
+                                    .with(|mut store| response.into_http(&mut store, io))?;
+                                let response = response
+                                    .map(|body| NotifyOnDrop::new(body, done_tx).boxed_unsync());
                                 let _ = tx.send(Ok(response));
                                 // Keep the instance running until the body has been sent.
                                 let _ = done_rx.await;

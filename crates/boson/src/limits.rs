@@ -76,7 +76,10 @@ impl LimitsConfig {
         let mut per_component = BTreeMap::new();
         for (id, table) in &file.limits.component {
             if !table.component.is_empty() {
-                bail!("{}: [limits.component.{id}] cannot nest further components", path.display());
+                bail!(
+                    "{}: [limits.component.{id}] cannot nest further components",
+                    path.display()
+                );
             }
             let l = apply(global, table, path, &format!("[limits.component.{id}]"))?;
             per_component.insert(id.clone(), l);
@@ -109,7 +112,9 @@ fn apply(base: Limits, t: &LimitsTable, path: &Path, section: &str) -> anyhow::R
 /// Parses `500ms`, `30s`, `2m`, `1h` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num
         .parse()
@@ -176,10 +181,15 @@ mod tests {
         .unwrap();
         let cfg = LimitsConfig::load(&path, Limits::default()).unwrap();
         assert_eq!(cfg.for_component("any").timeout, Duration::from_secs(5));
-        assert_eq!(cfg.for_component("slow").timeout, Duration::from_millis(200));
+        assert_eq!(
+            cfg.for_component("slow").timeout,
+            Duration::from_millis(200)
+        );
         assert_eq!(cfg.for_component("slow").memory, 64 << 20);
         std::fs::write(&path, "[limits]\ntimeuot = \"5s\"\n").unwrap();
-        let err = LimitsConfig::load(&path, Limits::default()).unwrap_err().to_string();
+        let err = LimitsConfig::load(&path, Limits::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(":2:") && err.contains("timeuot"), "{err}");
     }
 }

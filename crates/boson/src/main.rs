@@ -8,7 +8,10 @@ use clap::Parser as _;
 fn main() -> ExitCode {
     let cli = boson::cli::Cli::parse();
     boson::cli::init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -56,7 +56,9 @@ enum PortPattern {
 pub enum Denied {
     #[error("{0} is not in the component's allowed_outbound_hosts")]
     NotAllowed(String),
-    #[error("{host} resolves to the private or loopback address {ip}, which no entry names explicitly")]
+    #[error(
+        "{host} resolves to the private or loopback address {ip}, which no entry names explicitly"
+    )]
     PrivateAddress { host: String, ip: IpAddr },
     #[error("{0} could not be resolved")]
     Unresolvable(String),
@@ -192,8 +194,9 @@ impl AllowedHost {
 }
 
 fn parse_port(entry: &str, p: &str) -> anyhow::Result<u16> {
-    p.parse()
-        .with_context(|| format!("`{entry}` has an invalid port `{p}` — use a number, a range `1000..2000` or `*`"))
+    p.parse().with_context(|| {
+        format!("`{entry}` has an invalid port `{p}` — use a number, a range `1000..2000` or `*`")
+    })
 }
 
 fn parse_ip(host: &str) -> Option<IpAddr> {
@@ -291,7 +294,12 @@ impl AllowedHosts {
     }
 
     /// Resolves `host` and returns the addresses this policy lets `scheme://host:port` reach.
-    pub async fn resolve(&self, scheme: &str, host: &str, port: u16) -> Result<Vec<SocketAddr>, Denied> {
+    pub async fn resolve(
+        &self,
+        scheme: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, Denied> {
         let target = format!("{scheme}://{host}:{port}");
         if !self.allows(scheme, host, port) {
             return Err(Denied::NotAllowed(target));
@@ -398,8 +406,9 @@ pub async fn send_checked(
         let config = rustls::ClientConfig::builder()
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-            .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        let name =
+            rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+                .map_err(|_| HttpError::HttpRequestUriInvalid)?;
         let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
             .connect(name, tcp)
             .await
@@ -480,7 +489,11 @@ mod tests {
         assert!(!wild.allows_address("http", "x", 80, "::ffff:127.0.0.1".parse().unwrap()));
         assert!(wild.allows_address("http", "x", 80, "93.184.216.34".parse().unwrap()));
 
-        let explicit = hosts(&["http://127.0.0.1:8080", "http://[::1]:8080", "http://10.0.0.0/8:80"]);
+        let explicit = hosts(&[
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "http://10.0.0.0/8:80",
+        ]);
         assert!(explicit.allows_address("http", "127.0.0.1", 8080, lo));
         assert!(explicit.allows_address("http", "[::1]", 8080, "::1".parse().unwrap()));
         assert!(explicit.allows_address("http", "10.1.2.3", 80, "10.1.2.3".parse().unwrap()));

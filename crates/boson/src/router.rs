@@ -51,7 +51,9 @@ impl<T> Default for RouteTable<T> {
 /// Parses `/a/:b/...` into segments and a wildcard flag.
 fn parse_route(route: &str) -> Result<(Vec<Segment>, bool), String> {
     if !route.starts_with('/') {
-        return Err(format!("route `{route}` must start with `/`, e.g. `/{route}`"));
+        return Err(format!(
+            "route `{route}` must start with `/`, e.g. `/{route}`"
+        ));
     }
     let trimmed = route.trim_end_matches('/');
     let mut parts: Vec<&str> = trimmed.split('/').skip(1).collect();
@@ -62,14 +64,20 @@ fn parse_route(route: &str) -> Result<(Vec<Segment>, bool), String> {
     let mut segments = Vec::with_capacity(parts.len());
     for part in parts {
         if part == "..." {
-            return Err(format!("route `{route}`: `/...` may only end a route, e.g. `/api/...`"));
+            return Err(format!(
+                "route `{route}`: `/...` may only end a route, e.g. `/api/...`"
+            ));
         }
         if part.is_empty() {
             return Err(format!("route `{route}` has an empty segment (`//`)"));
         }
         match part.strip_prefix(':') {
             Some(name) if !name.is_empty() => segments.push(Segment::Capture(name.to_string())),
-            Some(_) => return Err(format!("route `{route}` has a capture without a name; write `:name`")),
+            Some(_) => {
+                return Err(format!(
+                    "route `{route}` has a capture without a name; write `:name`"
+                ));
+            }
             None => segments.push(Segment::Literal(part.to_string())),
         }
     }
@@ -111,7 +119,11 @@ impl<T> RouteTable<T> {
                 .iter()
                 .filter(|s| matches!(s, Segment::Literal(_)))
                 .count();
-            (r.wildcard, std::cmp::Reverse(literals), std::cmp::Reverse(r.segments.len()))
+            (
+                r.wildcard,
+                std::cmp::Reverse(literals),
+                std::cmp::Reverse(r.segments.len()),
+            )
         });
         Ok(())
     }
@@ -183,15 +195,24 @@ pub fn spin_headers<T>(
         ("spin-full-url".to_string(), full_url.to_string()),
         ("spin-path-info".to_string(), m.path_info.clone()),
         ("spin-matched-route".to_string(), m.raw_route.to_string()),
-        ("spin-component-route".to_string(), m.component_route.clone()),
-        ("spin-raw-component-route".to_string(), m.raw_route.to_string()),
+        (
+            "spin-component-route".to_string(),
+            m.component_route.clone(),
+        ),
+        (
+            "spin-raw-component-route".to_string(),
+            m.raw_route.to_string(),
+        ),
         ("spin-base-path".to_string(), "/".to_string()),
         ("spin-client-addr".to_string(), client_addr.to_string()),
     ];
     let mut seen = HashMap::new();
     for (name, value) in &m.captures {
         if seen.insert(name.clone(), ()).is_none() {
-            headers.push((format!("spin-path-match-{}", name.to_ascii_lowercase()), value.clone()));
+            headers.push((
+                format!("spin-path-match-{}", name.to_ascii_lowercase()),
+                value.clone(),
+            ));
         }
     }
     headers
@@ -210,6 +231,8 @@ mod tests {
     }
 
     /// (path, expected route, expected path-info, expected captures)
+    type Case<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, &'a str)]);
+
     #[test]
     fn route_table_cases() {
         let t = table(&[
@@ -223,7 +246,7 @@ mod tests {
             "/:lang/docs",
             "/...",
         ]);
-        let cases: &[(&str, &str, &str, &[(&str, &str)])] = &[
+        let cases: &[Case] = &[
             ("/", "/", "", &[]),
             ("/hello", "/hello", "", &[]),
             ("/hello/", "/hello", "", &[]),
@@ -233,17 +256,27 @@ mod tests {
             ("/api/x/y", "/api/...", "/x/y", &[]),
             ("/api/users/me", "/api/users/me", "", &[]),
             ("/api/users/42", "/api/users/:id", "", &[("id", "42")]),
-            ("/api/users/42/posts/1", "/api/users/:id/...", "/posts/1", &[("id", "42")]),
+            (
+                "/api/users/42/posts/1",
+                "/api/users/:id/...",
+                "/posts/1",
+                &[("id", "42")],
+            ),
             ("/static/css/a.css", "/static/...", "/css/a.css", &[]),
             ("/en/docs", "/:lang/docs", "", &[("lang", "en")]),
             ("/other", "/...", "/other", &[]),
         ];
         for (path, route, info, captures) in cases {
-            let m = t.match_path(path).unwrap_or_else(|| panic!("{path} matched nothing"));
+            let m = t
+                .match_path(path)
+                .unwrap_or_else(|| panic!("{path} matched nothing"));
             assert_eq!(m.target, route, "route for {path}");
             assert_eq!(m.path_info, *info, "path info for {path}");
-            let caps: Vec<(&str, &str)> =
-                m.captures.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+            let caps: Vec<(&str, &str)> = m
+                .captures
+                .iter()
+                .map(|(a, b)| (a.as_str(), b.as_str()))
+                .collect();
             assert_eq!(caps, *captures, "captures for {path}");
         }
     }
@@ -275,9 +308,13 @@ mod tests {
     fn spin_headers_for_a_match() {
         let t = table(&["/api/:version/..."]);
         let m = t.match_path("/api/v1/items").unwrap();
-        let h: HashMap<_, _> = spin_headers(&m, "http://localhost:3000/api/v1/items?q=1", "127.0.0.1:5555")
-            .into_iter()
-            .collect();
+        let h: HashMap<_, _> = spin_headers(
+            &m,
+            "http://localhost:3000/api/v1/items?q=1",
+            "127.0.0.1:5555",
+        )
+        .into_iter()
+        .collect();
         assert_eq!(h["spin-full-url"], "http://localhost:3000/api/v1/items?q=1");
         assert_eq!(h["spin-path-info"], "/items");
         assert_eq!(h["spin-matched-route"], "/api/:version/...");

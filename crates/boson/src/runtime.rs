@@ -120,7 +120,11 @@ pub fn build_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
 
 impl Runtime {
     /// Compiles (or loads from cache) and pre-instantiates every component of `app`.
-    pub fn load(app: &ResolvedApp, options: &EngineOptions, follow: &Follow) -> anyhow::Result<Self> {
+    pub fn load(
+        app: &ResolvedApp,
+        options: &EngineOptions,
+        follow: &Follow,
+    ) -> anyhow::Result<Self> {
         let engine = build_engine(options)?;
         let linker = build_linker(&engine)?;
         let mut components = BTreeMap::new();
@@ -177,7 +181,11 @@ fn check_binary(bytes: &[u8], path: &Path) -> anyhow::Result<()> {
             has_start |= exports.into_iter().flatten().any(|e| e.name == "_start");
         }
     }
-    let kind = if has_start { "a core WebAssembly module with `_start` (a wasip1 command)" } else { "a core WebAssembly module" };
+    let kind = if has_start {
+        "a core WebAssembly module with `_start` (a wasip1 command)"
+    } else {
+        "a core WebAssembly module"
+    };
     bail!(
         "{} is {kind}, not a component. Boson serves components that export `wasi:http/incoming-handler`: build with an HTTP SDK (Spin SDKs, componentize-py, componentize-js, wasi crate), or wrap a reactor module that implements the handler with `wasm-tools component new module.wasm --adapt wasi_snapshot_preview1.proxy.wasm -o component.wasm`",
         path.display()
@@ -187,7 +195,9 @@ fn check_binary(bytes: &[u8], path: &Path) -> anyhow::Result<()> {
 /// The cache key: the component's bytes plus everything that makes compiled code incompatible.
 fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
     let mut engine_hash = std::hash::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
     let mut h = Sha256::new();
     h.update(b"boson-compiled-v1\0");
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -197,7 +207,11 @@ fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
 }
 
 /// Compiles `path`, or loads its compiled code from `cache_dir` when present.
-pub fn compile_cached(engine: &Engine, path: &Path, cache_dir: Option<&Path>) -> anyhow::Result<Component> {
+pub fn compile_cached(
+    engine: &Engine,
+    path: &Path,
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<Component> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     check_binary(&bytes, path)?;
     let Some(cache_dir) = cache_dir else {
@@ -218,7 +232,10 @@ pub fn compile_cached(engine: &Engine, path: &Path, cache_dir: Option<&Path>) ->
     }
     let component = compile(engine, &bytes, path)?;
     if let Err(e) = write_cache(&dir, &cached, &component) {
-        tracing::warn!("could not write the compile cache at {}: {e:#}", dir.display());
+        tracing::warn!(
+            "could not write the compile cache at {}: {e:#}",
+            dir.display()
+        );
     }
     Ok(component)
 }
@@ -247,16 +264,28 @@ fn rand_suffix() -> u64 {
 }
 
 /// Finds the handler the component exports and pre-instantiates it.
-fn pre_instantiate(engine: &Engine, linker: &Linker<HostState>, component: &Component) -> anyhow::Result<HandlerPre> {
+fn pre_instantiate(
+    engine: &Engine,
+    linker: &Linker<HostState>,
+    component: &Component,
+) -> anyhow::Result<HandlerPre> {
     let exports: Vec<String> = component
         .component_type()
         .exports(engine)
         .map(|(name, _)| name.to_string())
         .collect();
-    let exports_p3 = exports.iter().any(|e| e.starts_with("wasi:http/handler@0.3"));
-    let exports_p2 = exports.iter().any(|e| e.starts_with("wasi:http/incoming-handler@0.2"));
+    let exports_p3 = exports
+        .iter()
+        .any(|e| e.starts_with("wasi:http/handler@0.3"));
+    let exports_p2 = exports
+        .iter()
+        .any(|e| e.starts_with("wasi:http/incoming-handler@0.2"));
     if !exports_p2 && !exports_p3 {
-        let list = if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") };
+        let list = if exports.is_empty() {
+            "nothing".to_string()
+        } else {
+            exports.join(", ")
+        };
         bail!(
             "the component exports {list}, but Boson needs `wasi:http/incoming-handler@0.2.x` or `wasi:http/handler@0.3.x` — build it as an HTTP handler (the wasi:http proxy world)"
         );
@@ -265,8 +294,12 @@ fn pre_instantiate(engine: &Engine, linker: &Linker<HostState>, component: &Comp
         anyhow::anyhow!("{e:#} — the component imports an interface Boson does not provide; `wasm-tools component wit` on the file lists its imports")
     })?;
     if exports_p3 {
-        Ok(HandlerPre::P3(wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?))
+        Ok(HandlerPre::P3(
+            wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?,
+        ))
     } else {
-        Ok(HandlerPre::P2(wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?))
+        Ok(HandlerPre::P2(
+            wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?,
+        ))
     }
 }

@@ -95,7 +95,11 @@ impl<'a> Lines<'a> {
 
     pub(crate) fn line(&self, offset: usize) -> usize {
         let end = offset.min(self.0.len());
-        self.0.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.0.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     pub(crate) fn of<T>(&self, spanned: &Spanned<T>) -> usize {
@@ -114,7 +118,9 @@ pub(crate) fn syntax_error(file: &str, text: &str, err: &toml::de::Error) -> Man
             ErrorKind::Syntax,
             file,
             line,
-            format!("`{key}` is defined a second time here; TOML allows each key and each table only once"),
+            format!(
+                "`{key}` is defined a second time here; TOML allows each key and each table only once"
+            ),
             "remove or rename this definition, or merge it into the first one",
         );
     }
@@ -160,7 +166,10 @@ fn explain(message: &str, path: &[Segment]) -> (String, String) {
         let expected = &quoted[1.min(quoted.len())..];
         let table = path.split_last().map_or(path, |(_, parent)| parent);
         let problem = if expected.is_empty() {
-            format!("unknown field `{field}` {}; it takes no fields", in_place(table))
+            format!(
+                "unknown field `{field}` {}; it takes no fields",
+                in_place(table)
+            )
         } else {
             format!(
                 "unknown field `{field}` {}; expected one of: {}",
@@ -171,7 +180,9 @@ fn explain(message: &str, path: &[Segment]) -> (String, String) {
         let application_field = ["name", "version", "description", "authors"].contains(&field);
         let fix = match closest(field, expected.iter().copied()) {
             _ if table.is_empty() && application_field => {
-                format!("move it into the [application] table (manifest version 2 keeps `{field}` there)")
+                format!(
+                    "move it into the [application] table (manifest version 2 keeps `{field}` there)"
+                )
             }
             Some(near) => format!("did you mean `{near}`? Otherwise remove it"),
             None => "remove it, or check its spelling and which table it belongs in".to_string(),
@@ -186,6 +197,8 @@ fn explain(message: &str, path: &[Segment]) -> (String, String) {
             "route" => "route = \"/...\"".to_string(),
             "command" => "command = \"cargo build --release\"".to_string(),
             "type" => "type = \"spin\"".to_string(),
+            "destination" => "destination = \"/data\", the absolute path in the guest".to_string(),
+            "private" => "private = true".to_string(),
             "application" => "[application] with name = \"my-app\"".to_string(),
             other => format!("{other} = ..."),
         };
@@ -197,18 +210,28 @@ fn explain(message: &str, path: &[Segment]) -> (String, String) {
     if let Some(rest) = message.strip_prefix("invalid type: ") {
         let rest = plain_words(&format!("invalid type: {rest}"));
         let rest = rest.trim_start_matches("invalid type: ");
-        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "another type"));
+        let (found, expected) = rest
+            .split_once(", expected ")
+            .unwrap_or((rest, "another type"));
         return (
-            format!("{} has the wrong type: found {found}, expected {expected}", field_place(path)),
+            format!(
+                "{} has the wrong type: found {found}, expected {expected}",
+                field_place(path)
+            ),
             format!("change the value to {expected}"),
         );
     }
     if let Some(rest) = message.strip_prefix("invalid value: ") {
         let rest = plain_words(&format!("invalid value: {rest}"));
         let rest = rest.trim_start_matches("invalid value: ");
-        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, "another value"));
+        let (found, expected) = rest
+            .split_once(", expected ")
+            .unwrap_or((rest, "another value"));
         return (
-            format!("{} has an invalid value: found {found}, expected {expected}", field_place(path)),
+            format!(
+                "{} has an invalid value: found {found}, expected {expected}",
+                field_place(path)
+            ),
             format!("change the value to {expected}"),
         );
     }
@@ -277,7 +300,9 @@ fn search_value(
         DeValue::Table(table) => search_table(text, table, offset, path, best),
         DeValue::Array(array) => {
             for (index, element) in array.iter().enumerate() {
-                let of_tables = text.get(element.span()).is_some_and(|s| s.starts_with("[["));
+                let of_tables = text
+                    .get(element.span())
+                    .is_some_and(|s| s.starts_with("[["));
                 path.push(Segment::Index(index, of_tables));
                 search_value(text, element, offset, path, best);
                 path.pop();
@@ -292,7 +317,11 @@ fn key_text(key: &str) -> String {
         && key
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if bare { key.to_string() } else { format!("{key:?}") }
+    if bare {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    }
 }
 
 fn dotted(path: &[Segment]) -> String {
@@ -358,7 +387,7 @@ fn field_place(path: &[Segment]) -> String {
         return place(path);
     }
     let (table, field) = path.split_at(key_at);
-    format!("`{}` in {}", dotted(field), place(table))
+    format!("`{}` {}", dotted(field), in_place(table))
 }
 
 impl fmt::Display for ErrorKind {
@@ -385,16 +414,27 @@ mod tests {
     fn places() {
         assert_eq!(place(&[]), "the top level");
         assert_eq!(place(&[key("component"), key("api")]), "[component.api]");
-        assert_eq!(place(&[key("trigger"), key("http"), Index(1, true)]), "[[trigger.http]]");
         assert_eq!(
-            place(&[key("trigger"), key("http"), Index(0, true), key("component")]),
+            place(&[key("trigger"), key("http"), Index(1, true)]),
+            "[[trigger.http]]"
+        );
+        assert_eq!(
+            place(&[
+                key("trigger"),
+                key("http"),
+                Index(0, true),
+                key("component")
+            ]),
             "`component` in [[trigger.http]]"
         );
         assert_eq!(
             place(&[key("component"), key("api"), key("files"), Index(0, false)]),
             "`files[0]` in [component.api]"
         );
-        assert_eq!(place(&[key("component"), key("my.app")]), "[component.\"my.app\"]");
+        assert_eq!(
+            place(&[key("component"), key("my.app")]),
+            "[component.\"my.app\"]"
+        );
         assert_eq!(
             field_place(&[key("application"), key("authors"), Index(1, false)]),
             "`authors[1]` in [application]"

@@ -33,7 +33,9 @@ pub(crate) fn check_id(id: &str, style: IdStyle) -> Result<(), String> {
     }
     let wrong = if delim == '-' { '_' } else { '-' };
     if id.contains(wrong) {
-        return Err(format!("words must be joined with '{delim}', not '{wrong}'"));
+        return Err(format!(
+            "words must be joined with '{delim}', not '{wrong}'"
+        ));
     }
     for (index, word) in id.split(delim).enumerate() {
         let Some(first) = word.chars().next() else {
@@ -110,7 +112,10 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
-pub(crate) fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
@@ -128,7 +133,9 @@ mod tests {
         for ok in ["api", "api-v2", "my-API", "a1", "hello-2nd", "API"] {
             assert_eq!(check_id(ok, IdStyle::Kebab), Ok(()), "{ok}");
         }
-        for bad in ["", "1api", "api_v2", "-api", "api-", "a--b", "Api", "a.b", "a b"] {
+        for bad in [
+            "", "1api", "api_v2", "-api", "api-", "a--b", "Api", "a.b", "a b",
+        ] {
             assert!(check_id(bad, IdStyle::Kebab).is_err(), "{bad}");
         }
     }
@@ -146,9 +153,18 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(suggest_id("My_Api", IdStyle::Kebab).as_deref(), Some("my-api"));
-        assert_eq!(suggest_id("apiKey", IdStyle::LowerSnake).as_deref(), Some("api_key"));
-        assert_eq!(suggest_id("MyAPI", IdStyle::Kebab).as_deref(), Some("my-api"));
+        assert_eq!(
+            suggest_id("My_Api", IdStyle::Kebab).as_deref(),
+            Some("my-api")
+        );
+        assert_eq!(
+            suggest_id("apiKey", IdStyle::LowerSnake).as_deref(),
+            Some("api_key")
+        );
+        assert_eq!(
+            suggest_id("MyAPI", IdStyle::Kebab).as_deref(),
+            Some("my-api")
+        );
         assert_eq!(suggest_id("api", IdStyle::Kebab), None);
         assert_eq!(closest("sourc", ["source", "files"]), Some("source"));
         assert_eq!(closest("zzz", ["source", "files"]), None);

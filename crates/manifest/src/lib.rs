@@ -108,7 +108,13 @@ fn check_version(
         ([application], [[trigger.http]], [component.<id>])";
     let lines = error::Lines::new(text);
     let version_error = |line, problem: String, fix: &str| {
-        Err(ManifestError::new(ErrorKind::Version, file, line, problem, fix))
+        Err(ManifestError::new(
+            ErrorKind::Version,
+            file,
+            line,
+            problem,
+            fix,
+        ))
     };
     let Some(version) = root.get_ref().get("spin_manifest_version") else {
         if let Some(old) = root.get_ref().get("spin_version") {
@@ -122,7 +128,9 @@ fn check_version(
         return version_error(
             None,
             "`spin_manifest_version` is missing; Boson reads only manifest version 2".to_string(),
-            &format!("if this is a version 2 manifest, add spin_manifest_version = 2 as its first line; otherwise {MIGRATE}"),
+            &format!(
+                "if this is a version 2 manifest, add spin_manifest_version = 2 as its first line; otherwise {MIGRATE}"
+            ),
         );
     };
     let line = Some(lines.of(version));
@@ -144,14 +152,14 @@ fn check_version(
             MIGRATE,
         ),
         other => {
-            let shown = match other {
-                DeValue::Integer(int) => int.as_str().to_string(),
-                DeValue::String(s) => format!("{s:?}"),
-                other => other.type_str().to_string(),
+            let problem = match other {
+                DeValue::Integer(int) => format!("manifest version {}", int.as_str()),
+                DeValue::String(s) => format!("manifest version {s:?}"),
+                other => format!("a {} as manifest version", other.type_str()),
             };
             version_error(
                 line,
-                format!("manifest version {shown} is not supported; Boson reads only manifest version 2"),
+                format!("{problem} is not supported; Boson reads only manifest version 2"),
                 "write spin_manifest_version = 2 and use the version 2 layout \
                  (https://spinframework.dev/manifest-reference)",
             )

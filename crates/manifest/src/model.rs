@@ -169,7 +169,10 @@ pub enum FileMount {
     /// A path or glob relative to the manifest's directory, mounted at the same relative path.
     Glob(String),
     /// `{ source = "dir", destination = "/abs" }`; `destination` starts with `/`.
-    Mount { source: PathBuf, destination: String },
+    Mount {
+        source: PathBuf,
+        destination: String,
+    },
 }
 
 /// `[component.<id>.build]`.

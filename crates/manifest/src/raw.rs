@@ -48,7 +48,10 @@ pub(crate) struct RawApplication {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a table such as { default = \"...\" }")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { default = \"...\" }"
+)]
 pub(crate) struct RawVariable {
     pub description: Option<String>,
     pub default: Option<String>,
@@ -323,7 +326,11 @@ impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for TriggerList<'_, T> {
 impl<'de, T: Deserialize<'de>> Visitor<'de> for TriggerList<'_, T> {
     type Value = Vec<Spanned<T>>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "an array of tables, written [[trigger.{}]]", self.trigger_type)
+        write!(
+            f,
+            "an array of tables, written [[trigger.{}]]",
+            self.trigger_type
+        )
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         Vec::deserialize(SeqAccessDeserializer::new(seq))

@@ -75,7 +75,12 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn error(&self, line: usize, problem: impl Into<String>, fix: impl Into<String>) -> ManifestError {
+    fn error(
+        &self,
+        line: usize,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ManifestError {
         ManifestError::new(ErrorKind::Invalid, self.file, Some(line), problem, fix)
     }
 
@@ -106,8 +111,8 @@ impl Checker<'_> {
             let line = self.lines.of(&name);
             let name = name.into_inner();
             if let Err(why) = check_id(&name, IdStyle::LowerSnake) {
-                let example = suggest_id(&name, IdStyle::LowerSnake)
-                    .unwrap_or_else(|| "api_key".to_string());
+                let example =
+                    suggest_id(&name, IdStyle::LowerSnake).unwrap_or_else(|| "api_key".to_string());
                 return Err(self.error(
                     line,
                     format!("`{name}` is not a valid variable name: {why}"),
@@ -153,7 +158,10 @@ impl Checker<'_> {
         let allowed_outbound_hosts = raw.allowed_outbound_hosts;
         for host in &allowed_outbound_hosts {
             if host.get_ref().contains("{{") {
-                self.template(host, &format!("`{}` in allowed_outbound_hosts of {place}", host.get_ref()))?;
+                self.template(
+                    host,
+                    &format!("`{}` in allowed_outbound_hosts of {place}", host.get_ref()),
+                )?;
             }
         }
         let key_value_stores = self.labels(place, "key_value_stores", raw.key_value_stores)?;
@@ -164,8 +172,8 @@ impl Checker<'_> {
             let name_line = self.lines.of(&name);
             let name = name.into_inner();
             if let Err(why) = check_id(&name, IdStyle::LowerSnake) {
-                let example = suggest_id(&name, IdStyle::LowerSnake)
-                    .unwrap_or_else(|| "api_url".to_string());
+                let example =
+                    suggest_id(&name, IdStyle::LowerSnake).unwrap_or_else(|| "api_url".to_string());
                 return Err(self.error(
                     name_line,
                     format!("`{name}` in the variables of {place} is not a valid variable name: {why}"),
@@ -246,10 +254,14 @@ impl Checker<'_> {
                 package: None,
                 version: None,
             }) => {
-                if !(url.get_ref().starts_with("https://") || url.get_ref().starts_with("http://")) {
+                if !(url.get_ref().starts_with("https://") || url.get_ref().starts_with("http://"))
+                {
                     return Err(self.error(
                         self.lines.of(&url),
-                        format!("the source url `{}` of {place} is not an http(s) URL", url.get_ref()),
+                        format!(
+                            "the source url `{}` of {place} is not an http(s) URL",
+                            url.get_ref()
+                        ),
                         "give an https:// (or http://) URL of the .wasm file",
                     ));
                 }
@@ -358,7 +370,11 @@ impl Checker<'_> {
                 .collect();
             if errors.len() == styles.len() {
                 let why = &errors[0];
-                let style = if styles.len() == 1 { "kebab-case" } else { "kebab-case or snake_case" };
+                let style = if styles.len() == 1 {
+                    "kebab-case"
+                } else {
+                    "kebab-case or snake_case"
+                };
                 return Err(self.error(
                     self.lines.of(label),
                     format!("`{name}` in {field} of {place} is not a valid name: {why}"),
@@ -366,7 +382,10 @@ impl Checker<'_> {
                 ));
             }
         }
-        Ok(raw.into_iter().map(|label| located(&self.lines, label)).collect())
+        Ok(raw
+            .into_iter()
+            .map(|label| located(&self.lines, label))
+            .collect())
     }
 
     /// Checks a template's syntax and that it refers only to declared application variables.
@@ -494,7 +513,10 @@ impl Checker<'_> {
             Some(code) if !(100..=599).contains(code.get_ref()) => {
                 return Err(self.error(
                     self.lines.of(&code),
-                    format!("status_code {} in the static_response of {place} is not an HTTP status", code.get_ref()),
+                    format!(
+                        "status_code {} in the static_response of {place} is not an HTTP status",
+                        code.get_ref()
+                    ),
                     "use a status from 100 to 599, e.g. 200 or 404",
                 ));
             }
@@ -588,7 +610,9 @@ impl Checker<'_> {
             StrOr::Str(id) => {
                 let defined: Vec<&str> = self.declared.iter().map(String::as_str).collect();
                 let fix = match (closest(&id, defined.iter().copied()), defined.is_empty()) {
-                    (Some(near), _) => format!("did you mean `{near}`? Otherwise define [component.{id}]"),
+                    (Some(near), _) => {
+                        format!("did you mean `{near}`? Otherwise define [component.{id}]")
+                    }
                     (None, true) => format!("define it with a [component.{id}] table"),
                     (None, false) => format!(
                         "define [component.{id}], or use one of the defined components: {}",
@@ -610,8 +634,11 @@ impl Checker<'_> {
                     id = format!("{base}-{n}");
                 }
                 let inline = Spanned::new(span, *inline);
-                let component =
-                    self.component(id.clone(), &format!("the inline component of {place}"), inline)?;
+                let component = self.component(
+                    id.clone(),
+                    &format!("the inline component of {place}"),
+                    inline,
+                )?;
                 self.components.insert(id.clone(), component);
                 Ok(id)
             }

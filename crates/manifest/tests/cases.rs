@@ -30,8 +30,10 @@ fn check_file(path: &Path, actual: &str, bless: bool) -> Option<String> {
         return None;
     }
     let mut diff = format!("--- {} (expected)\n+++ actual\n", path.display());
-    let (expected_lines, actual_lines): (Vec<&str>, Vec<&str>) =
-        (expected.trim_end().lines().collect(), actual.trim_end().lines().collect());
+    let (expected_lines, actual_lines): (Vec<&str>, Vec<&str>) = (
+        expected.trim_end().lines().collect(),
+        actual.trim_end().lines().collect(),
+    );
     for i in 0..expected_lines.len().max(actual_lines.len()) {
         match (expected_lines.get(i), actual_lines.get(i)) {
             (Some(e), Some(a)) if e == a => diff.push_str(&format!("  {e}\n")),
@@ -61,7 +63,9 @@ fn manifest_cases() {
         let actual = match boson_manifest::parse("spin.toml", &text) {
             Ok(manifest) => {
                 valid += 1;
-                if let Some(diff) = check_file(&dir.join("manifest.txt"), &format!("{manifest:#?}"), bless) {
+                if let Some(diff) =
+                    check_file(&dir.join("manifest.txt"), &format!("{manifest:#?}"), bless)
+                {
                     failures.push(format!("case {name}: manifest snapshot differs\n{diff}"));
                 }
                 "ok".to_string()
@@ -81,7 +85,9 @@ fn manifest_cases() {
                     ));
                 }
                 if !message.contains(" — ") {
-                    failures.push(format!("case {name}: the message says nothing to do: {message}"));
+                    failures.push(format!(
+                        "case {name}: the message says nothing to do: {message}"
+                    ));
                 }
                 message
             }
@@ -90,7 +96,10 @@ fn manifest_cases() {
             failures.push(format!("case {name}: result differs\n{diff}"));
         }
     }
-    assert!(valid >= 6 && invalid >= 15, "too few cases: {valid} valid, {invalid} invalid");
+    assert!(
+        valid >= 6 && invalid >= 15,
+        "too few cases: {valid} valid, {invalid} invalid"
+    );
     assert!(
         failures.is_empty(),
         "{} of {} cases failed (BOSON_BLESS=1 rewrites the expectations):\n\n{}",
@@ -108,11 +117,18 @@ fn load_reads_the_file_and_names_it_in_errors() {
 
     let path = dir.join("invalid-bad-digest/spin.toml");
     let err = boson_manifest::load(&path).unwrap_err();
-    assert!(err.to_string().starts_with(&format!("{}:7: ", path.display())), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:7: ", path.display())),
+        "{err}"
+    );
 
     let missing = dir.join("no-such-case/spin.toml");
     let err = boson_manifest::load(&missing).unwrap_err();
     assert_eq!(err.kind(), boson_manifest::ErrorKind::Read);
     assert_eq!(err.line(), None);
-    assert!(err.to_string().starts_with(&format!("{}: cannot read the manifest", missing.display())));
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}: cannot read the manifest", missing.display()))
+    );
 }

@@ -30,17 +30,36 @@ fn behaviours(lang: &str) {
     let boson = Boson::start(app.path(), &["--timeout", "3s", "--max-memory", "64MiB"]);
 
     // Echo: method, path, headers, body, and the routing metadata.
-    let r = request(boson.addr, "POST", "/echo/x?q=1", &[("x-test", "yes"), ("spin-path-info", "forged")], b"payload");
+    let r = request(
+        boson.addr,
+        "POST",
+        "/echo/x?q=1",
+        &[("x-test", "yes"), ("spin-path-info", "forged")],
+        b"payload",
+    );
     assert_eq!(r.status, 200, "{lang}: {}", r.text());
     let echo = r.json();
     assert_eq!(echo["method"], "POST", "{lang}");
     assert_eq!(echo["path"], "/echo/x?q=1", "{lang}");
     assert_eq!(echo["body"], "payload", "{lang}");
     assert_eq!(echo["headers"]["x-test"], "yes", "{lang}");
-    assert_eq!(echo["headers"]["spin-path-info"], "/echo/x", "{lang}: clients cannot forge spin-* headers");
+    assert_eq!(
+        echo["headers"]["spin-path-info"], "/echo/x",
+        "{lang}: clients cannot forge spin-* headers"
+    );
     assert_eq!(echo["headers"]["spin-matched-route"], "/...", "{lang}");
-    assert_eq!(echo["headers"]["spin-full-url"], format!("http://{}/echo/x?q=1", boson.addr), "{lang}");
-    assert!(echo["headers"]["spin-client-addr"].as_str().unwrap().starts_with("127.0.0.1:"), "{lang}");
+    assert_eq!(
+        echo["headers"]["spin-full-url"],
+        format!("http://{}/echo/x?q=1", boson.addr),
+        "{lang}"
+    );
+    assert!(
+        echo["headers"]["spin-client-addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{lang}"
+    );
 
     // Guest output lands in the component's log file.
     assert_eq!(boson.get("/stdout").status, 200, "{lang}");
@@ -52,16 +71,32 @@ fn behaviours(lang: &str) {
         if out.contains("guest says hi on stdout") && err.contains("guest says hi on stderr") {
             break;
         }
-        assert!(Instant::now() < deadline, "{lang}: guest output not in {}: {out:?} {err:?}", logs.display());
+        assert!(
+            Instant::now() < deadline,
+            "{lang}: guest output not in {}: {out:?} {err:?}",
+            logs.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 
     // A trap fails only its request, with a log line naming the component.
     let r = boson.get("/trap");
     assert_eq!(r.status, 500, "{lang}");
-    assert!(boson.wait_for_log("request failed", Duration::from_secs(5)), "{lang}: {}", boson.stderr());
-    assert!(boson.stderr().contains("component=guest"), "{lang}: {}", boson.stderr());
-    assert_eq!(boson.get("/hello").status, 200, "{lang}: served after a trap");
+    assert!(
+        boson.wait_for_log("request failed", Duration::from_secs(5)),
+        "{lang}: {}",
+        boson.stderr()
+    );
+    assert!(
+        boson.stderr().contains("component=guest"),
+        "{lang}: {}",
+        boson.stderr()
+    );
+    assert_eq!(
+        boson.get("/hello").status,
+        200,
+        "{lang}: served after a trap"
+    );
 
     // An infinite loop ends at the deadline while other requests are served.
     let addr = boson.addr;
@@ -72,16 +107,27 @@ fn behaviours(lang: &str) {
     });
     std::thread::sleep(Duration::from_millis(200));
     for _ in 0..5 {
-        assert_eq!(boson.get("/hello").status, 200, "{lang}: served during a loop");
+        assert_eq!(
+            boson.get("/hello").status,
+            200,
+            "{lang}: served during a loop"
+        );
     }
     let (status, elapsed) = looping.join().unwrap();
     assert!(status == 504 || status == 500, "{lang}: loop gave {status}");
-    assert!(elapsed < Duration::from_secs(4), "{lang}: loop ended after {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "{lang}: loop ended after {elapsed:?}"
+    );
 
     // Allocating without bound fails that request only.
     let r = boson.get("/alloc");
     assert!(r.status >= 500, "{lang}: alloc gave {}", r.status);
-    assert_eq!(boson.get("/hello").status, 200, "{lang}: served after a memory bomb");
+    assert_eq!(
+        boson.get("/hello").status,
+        200,
+        "{lang}: served after a memory bomb"
+    );
 }
 
 #[test]

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 pub fn guests_dir() -> PathBuf {
     std::env::var_os("BOSON_GUESTS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/boson/guests"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/boson/guests")
+        })
 }
 
 /// A built guest, e.g. `guest("c", "hello")`. Missing guests fail the test with the fix.
@@ -25,9 +27,6 @@ pub fn guest(lang: &str, name: &str) -> PathBuf {
     );
     path
 }
-
-/// The languages every guest behaviour is tested in.
-pub const LANGS: [&str; 3] = ["c", "python", "js"];
 
 /// A compile cache shared by the tests of one run, so big guests compile once.
 pub fn shared_cache() -> PathBuf {
@@ -112,7 +111,9 @@ impl Boson {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let (tx, rx) = std::sync::mpsc::channel();
@@ -137,7 +138,11 @@ impl Boson {
                 panic!("boson did not start; stderr:\n{}", stderr.lock().unwrap());
             }
         };
-        Self { child, addr, stderr }
+        Self {
+            child,
+            addr,
+            stderr,
+        }
     }
 
     pub fn stderr(&self) -> String {
@@ -206,7 +211,10 @@ pub fn start_failure(from: &Path, extra: &[&str]) -> String {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(!out.status.success(), "boson started but should have failed");
+    assert!(
+        !out.status.success(),
+        "boson started but should have failed"
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -236,9 +244,17 @@ impl Response {
 }
 
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`), read to the end.
-pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
@@ -251,7 +267,12 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &st
     stream.write_all(body).unwrap();
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
-    parse_response(&raw).unwrap_or_else(|| panic!("bad response to {method} {path}: {:?}", String::from_utf8_lossy(&raw)))
+    parse_response(&raw).unwrap_or_else(|| {
+        panic!(
+            "bad response to {method} {path}: {:?}",
+            String::from_utf8_lossy(&raw)
+        )
+    })
 }
 
 fn parse_response(raw: &[u8]) -> Option<Response> {
@@ -267,15 +288,31 @@ fn parse_response(raw: &[u8]) -> Option<Response> {
     let chunked = headers
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
-    let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
-    Some(Response { status, headers, body })
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_vec()
+    };
+    Some(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let line_end = data.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&data[..line_end]).ok()?.split(';').next()?.trim(), 16).ok()?;
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&data[..line_end])
+                .ok()?
+                .split(';')
+                .next()?
+                .trim(),
+            16,
+        )
+        .ok()?;
         data = &data[line_end + 2..];
         if size == 0 {
             return Some(out);

@@ -113,13 +113,19 @@ fn unsupported_features_fail_at_start_with_a_reason() {
         wasm.display()
     ));
     let err = start_failure(app.path(), &[]);
-    assert!(err.contains("key_value_stores") && err.contains("spin.toml:9"), "{err}");
+    assert!(
+        err.contains("key_value_stores") && err.contains("spin.toml:9"),
+        "{err}"
+    );
 }
 
 #[test]
 fn core_modules_and_non_handlers_are_rejected() {
     let err = start_failure(&guest("c", "wasip1-command"), &[]);
-    assert!(err.contains("core WebAssembly module with `_start`"), "{err}");
+    assert!(
+        err.contains("core WebAssembly module with `_start`"),
+        "{err}"
+    );
     assert!(err.contains("wasm-tools component new"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
@@ -141,5 +147,8 @@ fn missing_source_says_to_build() {
         "spin_manifest_version = 2\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"x\"\n[component.x]\nsource = \"target/app.wasm\"\n",
     );
     let err = start_failure(app.path(), &[]);
-    assert!(err.contains("does not exist") && err.contains("build"), "{err}");
+    assert!(
+        err.contains("does not exist") && err.contains("build"),
+        "{err}"
+    );
 }

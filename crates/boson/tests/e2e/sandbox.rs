@@ -21,22 +21,48 @@ allowed_outbound_hosts = ["http://127.0.0.1:{}", "http://*:{}"]
     let boson = Boson::start(app.path(), &[]);
 
     let r = boson.get("/env/GREETING");
-    assert_eq!((r.status, r.text().as_str()), (200, "hello from the manifest"), "{lang}");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "hello from the manifest"),
+        "{lang}"
+    );
     for name in ["HOME", "PATH", "BOSON_CACHE_DIR", "RUST_LOG"] {
         let r = boson.get(&format!("/env/{name}"));
-        assert_eq!(r.status, 404, "{lang}: host variable {name} leaked: {}", r.text());
+        assert_eq!(
+            r.status,
+            404,
+            "{lang}: host variable {name} leaked: {}",
+            r.text()
+        );
     }
 
     if lang != "js" || boson.get("/file/data/a.txt").status != 501 {
         let r = boson.get("/file/data/a.txt");
-        assert_eq!((r.status, r.text().as_str()), (200, "granted file\n"), "{lang}");
-        for path in ["/file/secret.txt", "/file/data/../secret.txt", "/file/etc/passwd", "/file/spin.toml"] {
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "granted file\n"),
+            "{lang}"
+        );
+        for path in [
+            "/file/secret.txt",
+            "/file/data/../secret.txt",
+            "/file/etc/passwd",
+            "/file/spin.toml",
+        ] {
             let r = boson.get(path);
             assert_eq!(r.status, 404, "{lang}: {path} was readable: {}", r.text());
         }
     }
 
-    let outbound = |url: &str| request(boson.addr, "GET", "/outbound", &[("x-target-url", url)], b"");
+    let outbound = |url: &str| {
+        request(
+            boson.addr,
+            "GET",
+            "/outbound",
+            &[("x-target-url", url)],
+            b"",
+        )
+    };
     let r = outbound(&format!("http://127.0.0.1:{}/x", allowed.addr.port()));
     assert_eq!(r.status, 200, "{lang}: granted host: {}", r.text());
     assert!(r.text().contains("from upstream"), "{lang}: {}", r.text());
@@ -54,7 +80,11 @@ allowed_outbound_hosts = ["http://127.0.0.1:{}", "http://*:{}"]
         let r = outbound(&url);
         assert_eq!(r.status, 502, "{lang}: {url} was allowed: {}", r.text());
     }
-    assert_eq!(forbidden.hits.load(std::sync::atomic::Ordering::SeqCst), 0, "{lang}: a denied host was contacted");
+    assert_eq!(
+        forbidden.hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "{lang}: a denied host was contacted"
+    );
 }
 
 #[test]

@@ -15,13 +15,23 @@ fn second_start_compiles_nothing() {
     {
         let boson = Boson::start_with_cache(&wasm, cache.path(), &[]);
         assert_eq!(boson.get("/").status, 200);
-        assert!(boson.stderr().contains("compiled component"), "{}", boson.stderr());
+        assert!(
+            boson.stderr().contains("compiled component"),
+            "{}",
+            boson.stderr()
+        );
     }
     let boson = Boson::start_with_cache(&wasm, cache.path(), &[]);
     assert_eq!(boson.get("/").status, 200);
     let log = boson.stderr();
-    assert!(log.contains("loaded compiled component from cache"), "{log}");
-    assert!(!log.contains("compiled component path"), "compiled again: {log}");
+    assert!(
+        log.contains("loaded compiled component from cache"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("compiled component path"),
+        "compiled again: {log}"
+    );
 
     // --disable-cache compiles afresh.
     let boson = Boson::start_with_cache(&wasm, cache.path(), &["--disable-cache"]);
@@ -43,7 +53,12 @@ fn sigterm_lets_in_flight_requests_finish() {
         let r = t.join().unwrap();
         assert_eq!((r.status, r.text().as_str()), (200, "slept\n"));
     }
-    assert_eq!(boson.wait_exit(Duration::from_secs(10)), Some(0), "{}", boson.stderr());
+    assert_eq!(
+        boson.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        boson.stderr()
+    );
     // No new connections after the stop.
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
@@ -51,7 +66,10 @@ fn sigterm_lets_in_flight_requests_finish() {
 #[test]
 fn http2_cleartext_is_served() {
     let boson = Boson::start(&guest("c", "hello"), &[]);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let body = rt.block_on(async {
         use http_body_util::BodyExt as _;
         let stream = tokio::net::TcpStream::connect(boson.addr).await.unwrap();
@@ -78,15 +96,23 @@ fn slow_headers_are_dropped_and_keep_alive_works() {
     let boson = Boson::start(&guest("c", "hello"), &["--header-read-timeout", "1s"]);
     let mut slow = std::net::TcpStream::connect(boson.addr).unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let start = Instant::now();
     let mut buf = Vec::new();
     let _ = slow.read_to_end(&mut buf);
-    assert!(start.elapsed() < Duration::from_secs(5), "slow client kept for {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "slow client kept for {:?}",
+        start.elapsed()
+    );
 
     // Two requests on one connection.
     let mut conn = std::net::TcpStream::connect(boson.addr).unwrap();
-    conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    conn.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
     let mut all = String::new();
     conn.read_to_string(&mut all).unwrap();
     assert_eq!(all.matches("Hello from C!").count(), 2, "{all}");
@@ -122,7 +148,11 @@ fn url_sources_are_fetched_once_and_verified() {
     }
     let boson = Boson::start_with_cache(app.path(), cache.path(), &[]);
     assert_eq!(boson.get("/").status, 200);
-    assert_eq!(server.hits.load(std::sync::atomic::Ordering::SeqCst), 1, "fetched twice");
+    assert_eq!(
+        server.hits.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "fetched twice"
+    );
     drop(boson);
 
     let wrong = "0".repeat(64);
@@ -132,7 +162,10 @@ fn url_sources_are_fetched_once_and_verified() {
 }
 
 fn hex_digest(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 struct BinaryServer {
@@ -152,7 +185,13 @@ impl BinaryServer {
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let mut buf = [0u8; 4096];
                 let _ = s.read(&mut buf);
-                let _ = s.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes());
+                let _ = s.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
                 let _ = s.write_all(body);
             }
         });
@@ -164,7 +203,14 @@ impl BinaryServer {
 fn follow_echoes_guest_output() {
     let app = AppDir::new(&single_component_manifest(&guest("c", "guest"), ""));
     let mut child = std::process::Command::new(boson_bin())
-        .args(["up", "--listen", "127.0.0.1:0", "--follow", "guest", "--from"])
+        .args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--follow",
+            "guest",
+            "--from",
+        ])
         .arg(app.path())
         .arg("--cache-dir")
         .arg(shared_cache())
@@ -176,7 +222,10 @@ fn follow_echoes_guest_output() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });
