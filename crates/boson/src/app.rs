@@ -62,15 +62,12 @@ pub enum AppLocation {
     Wasm(PathBuf),
 }
 
-/// The names Boson looks for in a directory, in order.
-pub const MANIFEST_NAMES: [&str; 2] = ["spin.toml", "boson.toml"];
-
 impl AppLocation {
     /// Interprets `--from` (or the current directory when absent).
     pub fn find(from: Option<&Path>) -> anyhow::Result<Self> {
         let path = from.map_or_else(|| PathBuf::from("."), Path::to_path_buf);
         if path.is_dir() {
-            for name in MANIFEST_NAMES {
+            for name in boson_manifest::MANIFEST_FILE_NAMES {
                 let candidate = path.join(name);
                 if candidate.is_file() {
                     return Ok(Self::Manifest(candidate));

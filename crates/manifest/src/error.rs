@@ -2,7 +2,6 @@
 //! `<file>:<line>: <what is wrong> — <what to do>` — plus the turning of TOML and serde errors
 //! into such messages.
 
-use std::fmt;
 use std::ops::Range;
 
 use toml::Spanned;
@@ -146,13 +145,22 @@ pub(crate) fn shape_error(file: &str, text: &str, err: &toml::de::Error) -> Mani
     ManifestError::new(ErrorKind::Invalid, file, line, problem, fix)
 }
 
-/// Words serde uses that a manifest author would not.
-fn plain_words(s: &str) -> String {
-    s.replace("a sequence", "an array")
+/// Serde's words for what was expected, in a manifest author's words.
+fn plain_expected(expected: &str) -> String {
+    expected
+        .replace("a sequence", "an array")
         .replace("a map", "a table")
-        .replace("expected u16", "expected an integer from 0 to 65535")
-        .replace("invalid type: map", "invalid type: table")
-        .replace("invalid type: sequence", "invalid type: array")
+        .replace("u16", "an integer from 0 to 65535")
+}
+
+/// Serde's words for what was found (`map`, `sequence`), in a manifest author's words. Only
+/// the leading type word is translated: the rest may quote the author's own value.
+fn plain_found(found: &str) -> String {
+    match found {
+        "map" => "a table".to_string(),
+        "sequence" => "an array".to_string(),
+        other => other.to_string(),
+    }
 }
 
 fn explain(message: &str, path: &[Segment]) -> (String, String) {
@@ -207,36 +215,27 @@ fn explain(message: &str, path: &[Segment]) -> (String, String) {
             format!("add {example}"),
         );
     }
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        let rest = plain_words(&format!("invalid type: {rest}"));
-        let rest = rest.trim_start_matches("invalid type: ");
-        let (found, expected) = rest
-            .split_once(", expected ")
-            .unwrap_or((rest, "another type"));
-        return (
-            format!(
-                "{} has the wrong type: found {found}, expected {expected}",
-                field_place(path)
-            ),
-            format!("change the value to {expected}"),
-        );
-    }
-    if let Some(rest) = message.strip_prefix("invalid value: ") {
-        let rest = plain_words(&format!("invalid value: {rest}"));
-        let rest = rest.trim_start_matches("invalid value: ");
-        let (found, expected) = rest
-            .split_once(", expected ")
-            .unwrap_or((rest, "another value"));
-        return (
-            format!(
-                "{} has an invalid value: found {found}, expected {expected}",
-                field_place(path)
-            ),
-            format!("change the value to {expected}"),
-        );
+    for (prefix, what) in [
+        ("invalid type: ", "the wrong type"),
+        ("invalid value: ", "an invalid value"),
+    ] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let (found, expected) = rest
+                .split_once(", expected ")
+                .unwrap_or((rest, "another value"));
+            let expected = plain_expected(expected);
+            return (
+                format!(
+                    "{} has {what}: found {}, expected {expected}",
+                    field_place(path),
+                    plain_found(found)
+                ),
+                format!("change the value to {expected}"),
+            );
+        }
     }
     (
-        format!("{} {}", plain_words(message), in_place(path)),
+        format!("{message} {}", in_place(path)),
         "check it against the manifest reference: https://spinframework.dev/manifest-reference"
             .to_string(),
     )
@@ -388,17 +387,6 @@ fn field_place(path: &[Segment]) -> String {
     }
     let (table, field) = path.split_at(key_at);
     format!("`{}` {}", dotted(field), in_place(table))
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ErrorKind::Read => "read error",
-            ErrorKind::Syntax => "TOML syntax error",
-            ErrorKind::Version => "unsupported manifest version",
-            ErrorKind::Invalid => "invalid manifest",
-        })
-    }
 }
 
 #[cfg(test)]

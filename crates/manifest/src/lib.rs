@@ -38,7 +38,7 @@
 //! How it works: the TOML is parsed into a tree with spans (syntax errors and duplicate keys stop
 //! here), `spin_manifest_version` is checked, serde reads the tree into the shapes of `raw.rs`
 //! (unknown fields and wrong types stop here; `error.rs` finds the table the error is in), and
-//! `validate.rs` checks the rest (ids, routes, digests, templates, references) into the types of
+//! `validate/` checks the rest (ids, routes, digests, templates, references) into the types of
 //! `model.rs`.
 
 mod error;

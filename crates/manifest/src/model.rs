@@ -1,5 +1,5 @@
 //! The validated manifest: what the rest of Boson reads. Every value here has passed the checks
-//! in `validate.rs`; paths are still relative to the manifest's directory, as written.
+//! in `validate/`; paths are still relative to the manifest's directory, as written.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

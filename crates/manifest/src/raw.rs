@@ -1,5 +1,5 @@
 //! The manifest as written: serde shapes for every table, with `deny_unknown_fields` everywhere
-//! and spans kept on whatever `validate.rs` checks afterwards.
+//! and spans kept on whatever `validate/` checks afterwards.
 //!
 //! Values that may be written two ways (`source = "x.wasm"` or `source = { url, digest }`) are
 //! read by small visitors rather than `#[serde(untagged)]`, which would lose both the spans and
@@ -93,7 +93,7 @@ pub(crate) struct RawComponent {
     pub dependencies: Option<Spanned<toml::Table>>,
 }
 
-/// `source = { ... }`: which fields are set decides the kind, in `validate.rs`.
+/// `source = { ... }`: which fields are set decides the kind, in `validate/component.rs`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSourceTable {
