@@ -202,15 +202,14 @@ impl Drop for Boson {
 
 /// Runs `boson up` expecting it to fail at start; returns its stderr.
 pub fn start_failure(from: &Path, extra: &[&str]) -> String {
-    let out = Command::new(boson_bin())
+    let mut command = Command::new(boson_bin());
+    command
         .args(["up", "--listen", "127.0.0.1:0", "--from"])
-        .arg(from)
-        .arg("--cache-dir")
-        .arg(shared_cache())
-        .args(extra)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .arg(from);
+    if !extra.contains(&"--cache-dir") {
+        command.arg("--cache-dir").arg(shared_cache());
+    }
+    let out = command.args(extra).stdin(Stdio::null()).output().unwrap();
     assert!(
         !out.status.success(),
         "boson started but should have failed"
