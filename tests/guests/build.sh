@@ -117,7 +117,12 @@ guest() {
     log="$OUT/logs/${name//\//_}.log"
     tmp=$(mktemp -d)
     start=$(date +%s)
-    if ( set -euxo pipefail; cd "$tmp"; eval "$recipe $args" ) >"$log" 2>&1 && [ -s "$tmp/out.wasm" ]; then
+    # not inside `if`: there bash would ignore `set -e` in the recipe
+    set +e
+    ( set -euxo pipefail; cd "$tmp"; eval "$recipe $args" ) >"$log" 2>&1
+    rc=$?
+    set -e
+    if [ "$rc" = 0 ] && [ -s "$tmp/out.wasm" ]; then
       mkdir -p "$(dirname "$out")"
       mv "$tmp/out.wasm" "$out.tmp" && mv "$out.tmp" "$out"
       echo "$hash" > "$out.sha256src"

@@ -88,6 +88,15 @@ async function outboundRoute(request) {
   }
 }
 
+// JSON.stringify, but with ", " and ": " separators like the C and Python guests.
+function toJson(value) {
+  if (value !== null && typeof value === 'object') {
+    const items = Object.entries(value).map(([k, v]) => `${JSON.stringify(k)}: ${toJson(v)}`);
+    return `{${items.join(', ')}}`;
+  }
+  return JSON.stringify(value);
+}
+
 async function echoRoute(request, pathWithQuery) {
   const headers = {};
   // Fetch's Headers already joins repeated values with ", " and lowercases names.
@@ -95,9 +104,10 @@ async function echoRoute(request, pathWithQuery) {
     const key = name.toLowerCase();
     headers[key] = key in headers ? `${headers[key]}, ${value}` : value;
   }
-  const body = await request.text();
+  // request.text() throws on invalid UTF-8 in StarlingMonkey; decode leniently (U+FFFD).
+  const body = new TextDecoder('utf-8').decode(new Uint8Array(await request.arrayBuffer()));
   const doc = { method: request.method, path: pathWithQuery, headers, body };
-  return text(JSON.stringify(doc), 200, 'application/json');
+  return text(toJson(doc), 200, 'application/json');
 }
 
 async function handle(request) {
