@@ -45,6 +45,24 @@ pub struct HttpTrigger {
     runtime: Arc<Runtime>,
     app_name: String,
     app_version: Option<String>,
+    /// Requests currently inside a guest (reported at `/.well-known/boson/status`).
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a request as in flight until dropped.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn enter(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Why a guest produced no response.
@@ -96,6 +114,7 @@ impl HttpTrigger {
             runtime,
             app_name: app.name.clone(),
             app_version: app.version.clone(),
+            in_flight: Default::default(),
         })
     }
 
@@ -182,6 +201,17 @@ impl HttpTrigger {
         let path = req.uri().path();
         match path {
             "/.well-known/spin/health" => return (None, text_response(StatusCode::OK, "OK")),
+            "/.well-known/boson/status" => {
+                let status = serde_json::json!({
+                    "in_flight": self.in_flight.load(Ordering::SeqCst),
+                });
+                let mut r = text_response(StatusCode::OK, status.to_string());
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                return (None, r);
+            }
             "/.well-known/spin/info" => {
                 let info = serde_json::json!({
                     "name": self.app_name,
@@ -271,6 +301,7 @@ impl HttpTrigger {
         let req = Request::from_parts(parts, body);
 
         let id = component.spec.id.clone();
+        let _in_flight = InFlight::enter(&self.in_flight);
         match run_guest(&self.runtime, component, req).await {
             Ok(response) => response,
             Err(failure) => {

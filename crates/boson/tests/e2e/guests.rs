@@ -111,7 +111,7 @@ fn behaviours(lang: &str) {
         let r = request(addr, "GET", "/loop", &[], b"");
         (r.status, start.elapsed())
     });
-    std::thread::sleep(Duration::from_millis(200));
+    boson.wait_in_flight(1);
     for _ in 0..5 {
         assert_eq!(
             boson.get("/hello").status,

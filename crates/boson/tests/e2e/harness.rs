@@ -165,6 +165,22 @@ impl Boson {
         request(self.addr, "GET", path, &[], b"")
     }
 
+    /// Polls the host's status endpoint until `n` requests are inside guests.
+    pub fn wait_in_flight(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = self.get("/.well-known/boson/status").json();
+            if status["in_flight"].as_u64() == Some(n) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never reached {n} in-flight requests: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }

@@ -46,8 +46,7 @@ fn sigterm_lets_in_flight_requests_finish() {
     let slow: Vec<_> = (0..8)
         .map(|_| std::thread::spawn(move || request(addr, "GET", "/sleep/1500", &[], b"")))
         .collect();
-    // Wait until every request is inside the guest.
-    std::thread::sleep(Duration::from_millis(500));
+    boson.wait_in_flight(8);
     boson.signal(SIGTERM);
     for t in slow {
         let r = t.join().unwrap();
@@ -246,4 +245,49 @@ fn follow_echoes_guest_output() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(seen, "guest stdout was not echoed");
+}
+
+#[test]
+fn per_component_limits_come_from_the_runtime_config() {
+    let app = AppDir::new(&single_component_manifest(&guest("c", "guest"), ""));
+    app.write(
+        "runtime-config.toml",
+        "[limits]\ntimeout = \"30s\"\n[limits.component.guest]\ntimeout = \"500ms\"\n",
+    );
+    let config = app.path().join("runtime-config.toml");
+    let boson = Boson::start(
+        app.path(),
+        &["--runtime-config-file", config.to_str().unwrap()],
+    );
+    let start = Instant::now();
+    let r = boson.get("/loop");
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        boson.wait_for_log("deadline of 500ms exceeded", Duration::from_secs(5)),
+        "{}",
+        boson.stderr()
+    );
+}
+
+#[test]
+fn a_full_instance_pool_answers_503_and_recovers() {
+    let app = AppDir::new(&single_component_manifest(&guest("c", "guest"), ""));
+    let boson = Boson::start(app.path(), &["--pool-instances", "2"]);
+    let addr = boson.addr;
+    let slow: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || request(addr, "GET", "/sleep/1500", &[], b"")))
+        .collect();
+    boson.wait_in_flight(2);
+    let r = boson.get("/hello");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+    for t in slow {
+        assert_eq!(t.join().unwrap().status, 200);
+    }
+    assert_eq!(boson.get("/hello").status, 200);
 }
