@@ -4,9 +4,10 @@
 #   tests/guests/build.sh            # runs install-toolchains.sh first, then builds
 #
 # Output: ${BOSON_GUESTS_DIR:-$HOME/.cache/boson/guests}/
-#   c/hello.wasm  c/guest.wasm  c/wasip1-command.wasm
+#   c/hello.wasm  c/hello-0.2.0.wasm  c/guest.wasm  c/wasip1-command.wasm
 #   python/hello.wasm  python/guest.wasm  python/p3-hello.wasm
 #   js/hello.wasm  js/guest.wasm
+#   rust/hello.wasm
 #
 # Each output is cached by content: sha256 over its sources, the WIT it uses, this script and
 # the tool versions is stored next to it as <out>.sha256src; an unchanged guest is not rebuilt.
@@ -34,7 +35,7 @@ fi
 # shellcheck source=/dev/null
 . "$TOOLS/env.sh"
 
-mkdir -p "$OUT/c" "$OUT/python" "$OUT/js" "$OUT/logs"
+mkdir -p "$OUT/c" "$OUT/python" "$OUT/js" "$OUT/rust" "$OUT/logs"
 STATUS_DIR=$(mktemp -d)
 trap 'rm -rf "$STATUS_DIR"' EXIT
 
@@ -64,14 +65,33 @@ hash_inputs() {
 # ---------------------------------------------------------------- recipes (run in a subshell;
 # they get $out = final path, $tmp = scratch dir, write "$tmp/out.wasm")
 
-recipe_c_component() { # WORLD_NAME(proxy-app|guest-app) ADAPTER(proxy|reactor) SOURCE
-  local world=$1 adapter=$2 src=$3 gen="$tmp/gen" hdr=${1//-/_}
-  wit-bindgen c "$BOSON_WIT_0_2_12" --world "local:guest/$world" --out-dir "$gen"
-  clang-16 --target=wasm32-wasi -mexec-model=reactor -O2 -s -Wall -Werror -I"$gen" \
+# ADAPTER "none": no wasip1 adapter (the core module must not import wasi_snapshot_preview1, or
+# `component new` fails); the component then imports only what the C code uses, at the WIT's
+# version (the 48.x adapters would bring WASI 0.2.12 imports along).
+recipe_c_component() { # WIT_DIR WORLD_NAME(proxy-app|guest-app) ADAPTER(proxy|reactor|none) SOURCE [CFLAGS...]
+  local wit=$1 world=$2 adapter=$3 src=$4 gen="$tmp/gen" hdr=${2//-/_}; shift 4
+  local adapt=()
+  [ "$adapter" = none ] || adapt=(--adapt "wasi_snapshot_preview1=$BOSON_ADAPTER_DIR/wasi_snapshot_preview1.$adapter.wasm")
+  wit-bindgen c "$wit" --world "local:guest/$world" --out-dir "$gen"
+  clang-16 --target=wasm32-wasi -mexec-model=reactor -O2 -s -Wall -Werror "$@" -I"$gen" \
     "$src" "$gen/$hdr.c" "$gen/${hdr}_component_type.o" -o "$tmp/core.wasm"
-  wasm-tools component new "$tmp/core.wasm" \
-    --adapt "wasi_snapshot_preview1=$BOSON_ADAPTER_DIR/wasi_snapshot_preview1.$adapter.wasm" \
-    -o "$tmp/out.wasm"
+  wasm-tools component new "$tmp/core.wasm" "${adapt[@]}" -o "$tmp/out.wasm"
+  wasm-tools validate --features all "$tmp/out.wasm"
+}
+
+# Debian's rustc 1.96 (not rustup's) with -Zbuild-std; the wasip1 proxy adapter keeps the
+# imports to the proxy world (without it std brings wasi:cli/wasi:filesystem along). Its own
+# target dir: never the host's.
+recipe_rust() { # CRATE_DIR
+  local crate=$1 target_dir=${BOSON_RUST_GUEST_TARGET_DIR:-$HOME/.cache/boson/rust-guest-target}
+  local name; name=$(sed -n 's/^name = "\(.*\)"$/\1/p' "$crate/Cargo.toml" | head -n1)
+  (
+    cd "$crate"
+    RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$target_dir" \
+    RUSTFLAGS="-L native=/usr/lib/wasm32-wasi -C link-arg=--adapt -C link-arg=wasi_snapshot_preview1=$BOSON_ADAPTER_DIR/wasi_snapshot_preview1.proxy.wasm" \
+      /usr/bin/cargo build --locked --release --target wasm32-wasip2 -Zbuild-std=std,panic_abort
+  )
+  cp "$target_dir/wasm32-wasip2/release/${name//-/_}.wasm" "$tmp/out.wasm"
   wasm-tools validate --features all "$tmp/out.wasm"
 }
 
@@ -136,9 +156,10 @@ guest() {
   PIDS[$name]=$!
 }
 
-C="$HERE/c" PY="$HERE/python" JS="$HERE/js"
+C="$HERE/c" PY="$HERE/python" JS="$HERE/js" RS="$HERE/rust"
 
 # slow ones first so they overlap with the rest
+guest rust/hello       recipe_rust        "\"$RS/hello\"" "$RS/hello/Cargo.toml" "$RS/hello/Cargo.lock" "$RS/hello/src"
 guest python/guest  recipe_python "\"\$BOSON_WIT_0_2_12\" local:guest/guest-app \"$PY/guest\"" "$PY/guest"
 guest js/guest      recipe_js     "guest-app-fs \"$JS/guest.js\"" "$JS/guest.js"
 guest python/hello  recipe_python "\"\$BOSON_WIT_0_2_12\" local:guest/proxy-app \"$PY/hello\"" "$PY/hello"
@@ -148,8 +169,9 @@ if [ "${BOSON_BUILD_SPIN_SDK_P3:-}" = 1 ]; then
   guest python/p3-hello-spin-sdk recipe_python "\"\" spin:up/http-trigger@4.1.0 \"$PY/p3-hello-spin-sdk\" \"\$BOSON_SPIN_SDK_DIR\"" \
     "$PY/p3-hello-spin-sdk"
 fi
-guest c/hello          recipe_c_component "proxy-app proxy \"$C/hello.c\"" "$C/hello.c"
-guest c/guest          recipe_c_component "guest-app reactor \"$C/guest.c\"" "$C/guest.c"
+guest c/hello          recipe_c_component "\"\$BOSON_WIT_0_2_12\" proxy-app proxy \"$C/hello.c\"" "$C/hello.c"
+guest c/hello-0.2.0    recipe_c_component "\"\$BOSON_WIT_0_2_0\" proxy-app none \"$C/hello.c\" -DHELLO_WASI_HTTP_0_2_0" "$C/hello.c"
+guest c/guest          recipe_c_component "\"\$BOSON_WIT_0_2_12\" guest-app reactor \"$C/guest.c\"" "$C/guest.c"
 guest c/wasip1-command recipe_c_wasip1    "\"$C/wasip1-command.c\"" "$C/wasip1-command.c"
 
 wait || true

@@ -329,7 +329,7 @@ async fn resolve_component(
         None
     } else {
         let dir = state_dir.join("files").join(id);
-        materialize_files(&c.files, &c.exclude_files, base_dir, &dir)
+        materialize_files(&c.files, &c.exclude_files, base_dir, state_dir, &dir)
             .with_context(|| format!("{file}:{}: component `{id}` files", c.line))?;
         Some(dir)
     };
@@ -399,6 +399,7 @@ fn materialize_files(
     files: &[FileMount],
     exclude: &[String],
     base_dir: &Path,
+    state_dir: &Path,
     dest: &Path,
 ) -> anyhow::Result<()> {
     if dest.exists() {
@@ -422,10 +423,15 @@ fn materialize_files(
                     .with_context(|| format!("files pattern `{pattern}`"))?
                     .compile_matcher();
                 let mut matched = false;
-                for entry in walkdir::WalkDir::new(base_dir).follow_links(false) {
+                let walk = walkdir::WalkDir::new(base_dir).follow_links(false);
+                // The state dir holds Boson's own data (and these copies): never mount it.
+                for entry in walk
+                    .into_iter()
+                    .filter_entry(|e| !e.path().starts_with(state_dir))
+                {
                     let entry = entry?;
                     let rel = entry.path().strip_prefix(base_dir)?;
-                    if rel.starts_with(".boson") || entry.file_type().is_dir() {
+                    if entry.file_type().is_dir() {
                         continue;
                     }
                     if glob.is_match(rel) && !excludes.is_match(rel) {

@@ -1,9 +1,15 @@
-/* Boson test guest (C): responds 200 `Hello from C!` (wasi:http/incoming-handler@0.2.12). */
+/* Boson test guest (C): responds 200 `Hello from C!` (wasi:http/incoming-handler@0.2.12).
+ * Built with -DHELLO_WASI_HTTP_0_2_0 against the WASI 0.2.0 WIT (the generated names are the
+ * same) it is c/hello-0.2.0.wasm and responds `Hello from C (wasi:http 0.2.0)!`. */
 #include <string.h>
 
 #include "proxy_app.h"
 
+#ifdef HELLO_WASI_HTTP_0_2_0
+static const char BODY[] = "Hello from C (wasi:http 0.2.0)!\n";
+#else
 static const char BODY[] = "Hello from C!\n";
+#endif
 
 void exports_wasi_http_incoming_handler_handle(
     exports_wasi_http_incoming_handler_own_incoming_request_t request,

@@ -218,6 +218,16 @@ impl Checker<'_> {
                     mount.destination.trim_start_matches("./")
                 ),
             )),
+            StrOr::Table(mount) if mount.destination.split('/').any(|part| part == "..") => {
+                Err(self.error(
+                    line,
+                    format!(
+                        "the files destination `{}` in {place} contains `..`",
+                        mount.destination
+                    ),
+                    "write the destination as a plain absolute path inside the guest, e.g. \"/data\"",
+                ))
+            }
             StrOr::Table(mount) => Ok(FileMount::Mount {
                 source: PathBuf::from(mount.source),
                 destination: mount.destination,
