@@ -125,10 +125,10 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 }
 
 fn state_dir_for(base_dir: &Path, options: &ResolveOptions) -> PathBuf {
-    options
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| base_dir.join(".boson"))
+    match &options.state_dir {
+        Some(dir) => std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
+        None => base_dir.join(".boson"),
+    }
 }
 
 fn resolve_wasm(path: &Path, options: &ResolveOptions) -> anyhow::Result<ResolvedApp> {
