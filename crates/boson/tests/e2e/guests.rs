@@ -6,10 +6,17 @@ use crate::harness::*;
 
 #[test]
 fn hello_in_every_language() {
-    for (lang, greeting) in [("c", "C"), ("python", "Python"), ("js", "JavaScript")] {
-        let boson = Boson::start(&guest(lang, "hello"), &[]);
+    for (lang, name, greeting) in [
+        ("c", "hello", "C"),
+        ("python", "hello", "Python"),
+        ("js", "hello", "JavaScript"),
+        ("rust", "hello", "Rust"),
+        // The oldest wasi:http 0.2 (its imports are 0.2.0 too).
+        ("c", "hello-0.2.0", "C (wasi:http 0.2.0)"),
+    ] {
+        let boson = Boson::start(&guest(lang, name), &[]);
         let r = boson.get("/");
-        assert_eq!(r.status, 200, "{lang}: {}", r.text());
+        assert_eq!(r.status, 200, "{lang}/{name}: {}", r.text());
         assert_eq!(r.text(), format!("Hello from {greeting}!\n"));
         // A bare .wasm is served at every path.
         assert_eq!(boson.get("/any/path?x=1").status, 200);
