@@ -78,6 +78,7 @@ pub struct Boson {
     child: Child,
     pub addr: SocketAddr,
     stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 pub fn boson_bin() -> &'static str {
@@ -91,13 +92,20 @@ impl Boson {
     }
 
     pub fn start_with_cache(from: &Path, cache: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(boson_bin())
+        let mut command = Command::new(boson_bin());
+        command
             .args(["up", "--listen", "127.0.0.1:0", "--from"])
             .arg(from)
             .arg("--cache-dir")
             .arg(cache)
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info");
+        Self::spawn(command)
+    }
+
+    /// Starts a prepared `boson up` command and waits for the bound address.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -118,6 +126,8 @@ impl Boson {
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
+        let stdout_lines = Arc::new(Mutex::new(Vec::new()));
+        let lines_sink = stdout_lines.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines() {
@@ -126,6 +136,7 @@ impl Boson {
                     let _ = tx.send(addr.trim().to_string());
                     sent = true;
                 }
+                lines_sink.lock().unwrap().push(line);
             }
         });
         // Compiling an interpreter-sized component in a debug build can take a while.
@@ -142,7 +153,20 @@ impl Boson {
             child,
             addr,
             stderr,
+            stdout: stdout_lines,
         }
+    }
+
+    /// Polls stdout until a line equals `line`.
+    pub fn wait_for_stdout_line(&self, line: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.stdout.lock().unwrap().iter().any(|l| l == line) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     pub fn stderr(&self) -> String {

@@ -161,32 +161,19 @@ fn up_without_from_serves_the_current_folder_and_quiet_hides_request_lines() {
         "boson.toml",
         &single_component_manifest(&guest("c", "hello"), "").replace("test-app", "from-cwd"),
     );
-    let mut child = std::process::Command::new(boson_bin())
+    let mut command = std::process::Command::new(boson_bin());
+    command
         .args(["up", "--quiet", "--listen", "127.0.0.1:0", "--cache-dir"])
         .arg(shared_cache())
         .current_dir(app.path())
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let addr: std::net::SocketAddr = loop {
-        let line = lines.next().expect("boson exited").unwrap();
-        if let Some(a) = line.strip_prefix("Serving http://") {
-            break a.parse().unwrap();
-        }
-    };
-    let r = request(addr, "GET", "/", &[], b"");
-    assert_eq!(r.text(), "Hello from C!\n");
-    let info = request(addr, "GET", "/.well-known/spin/info", &[], b"").json();
+        .env_remove("RUST_LOG");
+    let boson = Boson::spawn(command);
+    assert_eq!(boson.get("/").text(), "Hello from C!\n");
+    let info = boson.get("/.well-known/spin/info").json();
     assert_eq!(info["name"], "from-cwd");
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        !stderr.contains("INFO"),
-        "--quiet still logged info: {stderr}"
+        !boson.stderr().contains("INFO"),
+        "--quiet still logged info: {}",
+        boson.stderr()
     );
 }

@@ -201,50 +201,13 @@ impl BinaryServer {
 #[test]
 fn follow_echoes_guest_output() {
     let app = AppDir::new(&single_component_manifest(&guest("c", "guest"), ""));
-    let mut child = std::process::Command::new(boson_bin())
-        .args([
-            "up",
-            "--listen",
-            "127.0.0.1:0",
-            "--follow",
-            "guest",
-            "--from",
-        ])
-        .arg(app.path())
-        .arg("--cache-dir")
-        .arg(shared_cache())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let addr: std::net::SocketAddr = loop {
-        let line = rx.recv_timeout(Duration::from_secs(120)).unwrap();
-        if let Some(a) = line.strip_prefix("Serving http://") {
-            break a.parse().unwrap();
-        }
-    };
-    assert_eq!(request(addr, "GET", "/stdout", &[], b"").status, 200);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut seen = false;
-    while Instant::now() < deadline && !seen {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-            seen = line == "[guest] guest says hi on stdout";
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(seen, "guest stdout was not echoed");
+    let boson = Boson::start(app.path(), &["--follow", "guest"]);
+    assert_eq!(boson.get("/stdout").status, 200);
+    assert!(
+        boson.wait_for_stdout_line("[guest] guest says hi on stdout", Duration::from_secs(5)),
+        "guest stdout was not echoed"
+    );
+    assert!(boson.wait_for_log("[guest] guest says hi on stderr", Duration::from_secs(5)));
 }
 
 #[test]
