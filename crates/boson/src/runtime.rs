@@ -290,6 +290,7 @@ fn pre_instantiate(
             "the component exports {list}, but Boson needs `wasi:http/incoming-handler@0.2.x` or `wasi:http/handler@0.3.x` — build it as an HTTP handler (the wasi:http proxy world)"
         );
     }
+    let linker = link_pending_imports(engine, linker, component)?;
     let pre = linker.instantiate_pre(component).map_err(|e| {
         anyhow::anyhow!("{e:#} — the component imports an interface Boson does not provide; `wasm-tools component wit` on the file lists its imports")
     })?;
@@ -302,4 +303,57 @@ fn pre_instantiate(
             wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?,
         ))
     }
+}
+
+/// Interfaces Spin's SDKs import that Boson does not implement yet. A component importing them
+/// still starts (SDK-built components import every platform interface whether they use it or
+/// not); a call to one of them traps, failing that request with a log line.
+///
+/// WASI 0.3 release candidates (`@0.3.0-rc-*`, imported beside 0.3.0 by spin-sdk 5) are not in
+/// this list: Wasmtime resolves them to the 0.3.0 host types, which the component declares as
+/// distinct, so such components cannot be linked yet.
+const PENDING_INTERFACES: [&str; 4] = ["fermyon:spin/", "spin:", "wasi:keyvalue/", "wasi:config/"];
+
+fn is_pending(import: &str) -> bool {
+    PENDING_INTERFACES
+        .iter()
+        .any(|prefix| import.starts_with(prefix))
+}
+
+/// Whether the linker provides `import`: WASI and `wasi:http` at 0.2.x or exactly 0.3.0.
+fn is_provided(import: &str) -> bool {
+    import.starts_with("wasi:") && (import.contains("@0.2.") || import.ends_with("@0.3.0"))
+}
+
+/// Returns the linker to use for `component`: the shared one, or a copy with the component's
+/// pending imports defined as traps. Imports that are neither provided nor pending fail here.
+fn link_pending_imports(
+    engine: &Engine,
+    linker: &Linker<HostState>,
+    component: &Component,
+) -> anyhow::Result<Linker<HostState>> {
+    let imports: Vec<String> = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .filter(|name| !is_provided(name))
+        .collect();
+    if imports.is_empty() {
+        return Ok(linker.clone());
+    }
+    let unknown: Vec<&String> = imports.iter().filter(|i| !is_pending(i)).collect();
+    if !unknown.is_empty() {
+        let list: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+        bail!(
+            "the component imports {}, which Boson does not provide — build it against WASI 0.2/0.3 and wasi:http only, or drop those imports",
+            list.join(", ")
+        );
+    }
+    tracing::warn!(
+        "component imports interfaces Boson does not implement yet; calls to them will fail: {}",
+        imports.join(", ")
+    );
+    let mut linker = linker.clone();
+    linker.define_unknown_imports_as_traps(component)?;
+    Ok(linker)
 }

@@ -1,8 +1,6 @@
-"""Boson test guest (Python, WASI 0.3, spin-sdk 5.x): the p3-hello handler written with
-`spin_sdk.http.Handler` against the SDK's world `spin:up/http-trigger@4.1.0`.
-
-Not part of the default build (it imports every Spin platform interface); build it with
-`BOSON_BUILD_SPIN_SDK_P3=1 tests/guests/build.sh` -> python/p3-hello-spin-sdk.wasm.
+"""Boson test guest (Python, WASI 0.3, spin-sdk 5.x): a hello handler written with
+`spin_sdk.http.Handler` against the SDK's own world `spin:up/http-trigger@4.1.0`, so it imports
+every Spin platform interface, as apps built with the current Spin Python SDK do.
 """
 from spin_sdk import http
 from spin_sdk.http import Request, Response
