@@ -14,6 +14,10 @@ use sha2::{Digest as _, Sha256};
 
 use crate::limits::LimitsConfig;
 use crate::outbound::AllowedHosts;
+use crate::runtime_config::RuntimeConfig;
+use crate::variables::{
+    VariableSources, VariableValue, render_component_variables, resolve_app_variables,
+};
 
 /// An app ready to be loaded by the runtime.
 #[derive(Debug, Clone)]
@@ -39,6 +43,8 @@ pub struct ResolvedComponent {
     pub files_dir: Option<PathBuf>,
     pub allowed_hosts: Arc<AllowedHosts>,
     pub limits: crate::limits::Limits,
+    /// The component's variables (its `variables` templates, rendered), by name.
+    pub variables: Arc<BTreeMap<String, VariableValue>>,
 }
 
 /// One `[[trigger.http]]`.
@@ -98,6 +104,9 @@ pub struct ResolveOptions {
     pub state_dir: Option<PathBuf>,
     pub cache_dir: PathBuf,
     pub limits: LimitsConfig,
+    pub runtime_config: Option<RuntimeConfig>,
+    /// `--variable name=value` pairs.
+    pub variables: Vec<String>,
 }
 
 /// Resolves the app at `location`.
@@ -149,6 +158,7 @@ fn resolve_wasm(path: &Path, options: &ResolveOptions) -> anyhow::Result<Resolve
         files_dir: None,
         allowed_hosts: Arc::new(AllowedHosts::default()),
         limits: options.limits.for_component(&id),
+        variables: Arc::default(),
     };
     Ok(ResolvedApp {
         name: id.clone(),
@@ -197,6 +207,13 @@ async fn resolve_manifest(
         );
     }
     let state_dir = state_dir_for(base_dir, options);
+    let sources = VariableSources::gather(
+        &options.variables,
+        options.runtime_config.as_ref(),
+        base_dir,
+    )?;
+    let app_variables = resolve_app_variables(&manifest.variables, &sources)
+        .with_context(|| format!("{file}: [variables]"))?;
     let mut components = BTreeMap::new();
     let mut http_triggers = Vec::new();
     for trigger in &manifest.http_triggers {
@@ -220,8 +237,15 @@ async fn resolve_manifest(
                             trigger.line
                         )
                     })?;
-                    let resolved =
-                        resolve_component(component, &file, base_dir, &state_dir, options).await?;
+                    let resolved = resolve_component(
+                        component,
+                        &file,
+                        base_dir,
+                        &state_dir,
+                        options,
+                        &app_variables,
+                    )
+                    .await?;
                     components.insert(id.clone(), resolved);
                 }
                 HttpTargetSpec::Component(id.clone())
@@ -246,6 +270,7 @@ async fn resolve_component(
     base_dir: &Path,
     state_dir: &Path,
     options: &ResolveOptions,
+    app_variables: &BTreeMap<String, VariableValue>,
 ) -> anyhow::Result<ResolvedComponent> {
     let id = c.id.as_str();
     let unsupported = |line: usize, field: &str, issue: &str| {
@@ -289,6 +314,11 @@ async fn resolve_component(
         ));
     }
 
+    let templates: BTreeMap<String, String> = c
+        .variables
+        .iter()
+        .map(|(k, v)| (k.clone(), v.value.clone()))
+        .collect();
     let wasm_path = match &c.source {
         Source::Path(p) => {
             let path = base_dir.join(p);
@@ -345,6 +375,7 @@ async fn resolve_component(
         files_dir,
         allowed_hosts: Arc::new(allowed_hosts),
         limits: options.limits.for_component(id),
+        variables: Arc::new(render_component_variables(&templates, app_variables)?),
     })
 }
 

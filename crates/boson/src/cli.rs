@@ -12,6 +12,7 @@ use crate::app::{AppLocation, ResolveOptions, resolve};
 use crate::http::{HttpTrigger, ServerOptions};
 use crate::limits::{Limits, LimitsConfig, parse_duration, parse_size};
 use crate::runtime::{EngineOptions, Follow, Runtime};
+use crate::runtime_config::RuntimeConfig;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (wasmtime 48.0.8)");
 
@@ -52,9 +53,13 @@ pub struct UpArgs {
     /// Echo a component's stdout/stderr to the terminal (`all` for every component). Repeatable.
     #[arg(long, value_name = "COMPONENT|all")]
     pub follow: Vec<String>,
-    /// Host settings file: `[limits]` and `[limits.component.<id>]`.
+    /// Host settings file (Spin's layout): `[key_value_store.<label>]`, `[sqlite_database.<label>]`,
+    /// `[[variables_provider]]`, and `[limits]` / `[limits.component.<id>]`.
     #[arg(long, value_name = "FILE")]
     pub runtime_config_file: Option<PathBuf>,
+    /// Set an application variable (highest priority). Repeatable.
+    #[arg(long = "variable", value_name = "NAME=VALUE")]
+    pub variables: Vec<String>,
     /// Deadline for one request, e.g. `30s` or `500ms`.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
@@ -117,9 +122,14 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     if let Some(b) = args.max_request_body {
         defaults.max_request_body = b;
     }
-    let limits = match &args.runtime_config_file {
-        Some(path) => LimitsConfig::load(path, defaults)?,
-        None => LimitsConfig {
+    let runtime_config = args
+        .runtime_config_file
+        .as_deref()
+        .map(RuntimeConfig::load)
+        .transpose()?;
+    let limits = match (&runtime_config, &args.runtime_config_file) {
+        (Some(rc), Some(path)) => LimitsConfig::from_section(&rc.limits, defaults, path)?,
+        _ => LimitsConfig {
             defaults,
             per_component: Default::default(),
         },
@@ -132,6 +142,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             state_dir: args.state_dir.clone(),
             cache_dir: cache_dir.clone(),
             limits: limits.clone(),
+            runtime_config,
+            variables: args.variables.clone(),
         },
     )
     .await?;

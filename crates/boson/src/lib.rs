@@ -12,6 +12,8 @@
 //!     state_dir: None,
 //!     cache_dir: "/tmp/boson-cache".into(),
 //!     limits: Default::default(),
+//!     runtime_config: None,
+//!     variables: Vec::new(),
 //! };
 //! let app = resolve(&location, &options).await?;
 //! println!("{} has {} component(s)", app.name, app.components.len());
@@ -27,3 +29,5 @@ pub mod limits;
 pub mod outbound;
 pub mod router;
 pub mod runtime;
+pub mod runtime_config;
+pub mod variables;

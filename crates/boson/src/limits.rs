@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::runtime_config::LimitsSection;
 use anyhow::{Context as _, bail};
-use serde::Deserialize;
 
 /// The limits one component runs under.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,26 +29,6 @@ impl Default for Limits {
     }
 }
 
-/// `[limits]` in the runtime-config file: every field optional.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitsTable {
-    timeout: Option<String>,
-    memory: Option<String>,
-    max_request_body: Option<String>,
-    #[serde(default)]
-    component: BTreeMap<String, LimitsTable>,
-}
-
-/// The runtime-config file (`--runtime-config-file`): host settings that are not part of the
-/// app's manifest.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuntimeConfigFile {
-    #[serde(default)]
-    limits: LimitsTable,
-}
-
 /// Global limits plus per-component overrides.
 #[derive(Debug, Clone, Default)]
 pub struct LimitsConfig {
@@ -61,27 +41,22 @@ impl LimitsConfig {
         self.per_component.get(id).copied().unwrap_or(self.defaults)
     }
 
-    /// Reads `[limits]` from a runtime-config file on top of `defaults`.
-    pub fn load(path: &Path, defaults: Limits) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading runtime config {}", path.display()))?;
-        let file: RuntimeConfigFile = toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start].matches('\n').count() + 1)
-                .unwrap_or(0);
-            anyhow::anyhow!("{}:{line}: {}", path.display(), e.message())
-        })?;
-        let global = apply(defaults, &file.limits, path, "[limits]")?;
+    /// Applies a runtime config's `[limits]` on top of `defaults`.
+    pub fn from_section(
+        section: &LimitsSection,
+        defaults: Limits,
+        file: &Path,
+    ) -> anyhow::Result<Self> {
+        let global = apply(defaults, section, file, "[limits]")?;
         let mut per_component = BTreeMap::new();
-        for (id, table) in &file.limits.component {
+        for (id, table) in &section.component {
             if !table.component.is_empty() {
                 bail!(
                     "{}: [limits.component.{id}] cannot nest further components",
-                    path.display()
+                    file.display()
                 );
             }
-            let l = apply(global, table, path, &format!("[limits.component.{id}]"))?;
+            let l = apply(global, table, file, &format!("[limits.component.{id}]"))?;
             per_component.insert(id.clone(), l);
         }
         Ok(Self {
@@ -91,7 +66,7 @@ impl LimitsConfig {
     }
 }
 
-fn apply(base: Limits, t: &LimitsTable, path: &Path, section: &str) -> anyhow::Result<Limits> {
+fn apply(base: Limits, t: &LimitsSection, path: &Path, section: &str) -> anyhow::Result<Limits> {
     let ctx = |field: &str| format!("{}: {section} {field}", path.display());
     Ok(Limits {
         timeout: match &t.timeout {
@@ -157,6 +132,7 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime_config::RuntimeConfig;
 
     #[test]
     fn sizes_and_durations() {
@@ -179,7 +155,11 @@ mod tests {
             "[limits]\ntimeout = \"5s\"\n[limits.component.slow]\ntimeout = \"200ms\"\nmemory = \"64MiB\"\n",
         )
         .unwrap();
-        let cfg = LimitsConfig::load(&path, Limits::default()).unwrap();
+        let load = |path: &Path| {
+            let rc = RuntimeConfig::load(path)?;
+            LimitsConfig::from_section(&rc.limits, Limits::default(), path)
+        };
+        let cfg = load(&path).unwrap();
         assert_eq!(cfg.for_component("any").timeout, Duration::from_secs(5));
         assert_eq!(
             cfg.for_component("slow").timeout,
@@ -187,9 +167,7 @@ mod tests {
         );
         assert_eq!(cfg.for_component("slow").memory, 64 << 20);
         std::fs::write(&path, "[limits]\ntimeuot = \"5s\"\n").unwrap();
-        let err = LimitsConfig::load(&path, Limits::default())
-            .unwrap_err()
-            .to_string();
+        let err = load(&path).unwrap_err().to_string();
         assert!(err.contains(":2:") && err.contains("timeuot"), "{err}");
     }
 }

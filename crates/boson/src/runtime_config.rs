@@ -1,0 +1,162 @@
+//! The runtime-config file (`--runtime-config-file`): host settings that are not part of the
+//! app's manifest, in Spin's layout — `[key_value_store.<label>]`, `[sqlite_database.<label>]`,
+//! `[[variables_provider]]` — plus Boson's `[limits]`.
+//!
+//! Each capability reads its own section; this module only parses the file and reports errors
+//! with the file and line.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+/// The whole file. Every section is optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub key_value_store: BTreeMap<String, KeyValueStoreConfig>,
+    #[serde(default)]
+    pub sqlite_database: BTreeMap<String, SqliteDatabaseConfig>,
+    #[serde(default)]
+    pub variables_provider: Vec<VariablesProviderConfig>,
+    /// Where the file is; relative paths in it start from its folder.
+    #[serde(skip)]
+    pub dir: PathBuf,
+}
+
+/// `[limits]` and `[limits.component.<id>]`: every field optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub timeout: Option<String>,
+    pub memory: Option<String>,
+    pub max_request_body: Option<String>,
+    #[serde(default)]
+    pub component: BTreeMap<String, LimitsSection>,
+}
+
+/// `[key_value_store.<label>]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum KeyValueStoreConfig {
+    /// Embedded SQLite (`type = "spin"`), at `path` or in the state dir.
+    #[serde(rename = "spin", alias = "sqlite")]
+    Embedded { path: Option<PathBuf> },
+    /// A Redis server.
+    #[serde(rename = "redis")]
+    Redis { url: String },
+}
+
+/// `[sqlite_database.<label>]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum SqliteDatabaseConfig {
+    #[serde(rename = "spin", alias = "sqlite")]
+    File { path: Option<PathBuf> },
+}
+
+/// `[[variables_provider]]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum VariablesProviderConfig {
+    /// Values written in the file.
+    #[serde(rename = "static")]
+    Static { values: BTreeMap<String, String> },
+    /// Environment variables `<PREFIX>_<NAME>` and a dotenv file.
+    #[serde(rename = "env")]
+    Env {
+        prefix: Option<String>,
+        dotenv_path: Option<PathBuf>,
+    },
+}
+
+impl RuntimeConfig {
+    /// Reads and parses `path`; errors name the file and line.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading runtime config {}", path.display()))?;
+        let mut config = Self::parse(&path.display().to_string(), &text)?;
+        config.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(config)
+    }
+
+    pub fn parse(file: &str, text: &str) -> anyhow::Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(0);
+            anyhow::anyhow!(
+                "{file}:{line}: {} — see docs/REFERENCE.md for the runtime-config layout",
+                e.message().trim_end()
+            )
+        })
+    }
+
+    /// Resolves a path written in the file against the file's folder.
+    pub fn resolve_path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spin_layout_parses() {
+        let c = RuntimeConfig::parse(
+            "rc.toml",
+            r#"
+[key_value_store.default]
+type = "spin"
+path = "data/kv.db"
+
+[key_value_store.cache]
+type = "redis"
+url = "redis://127.0.0.1:6379"
+
+[sqlite_database.reports]
+type = "spin"
+path = "reports.db"
+
+[[variables_provider]]
+type = "static"
+values = { api_key = "abc" }
+
+[[variables_provider]]
+type = "env"
+prefix = "MYAPP"
+
+[limits]
+timeout = "5s"
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.key_value_store["cache"],
+            KeyValueStoreConfig::Redis {
+                url: "redis://127.0.0.1:6379".into()
+            }
+        );
+        assert_eq!(c.variables_provider.len(), 2);
+        assert_eq!(c.limits.timeout.as_deref(), Some("5s"));
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let err = RuntimeConfig::parse("rc.toml", "[key_value_store.x]\ntype = \"memcached\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("rc.toml:"), "{err}");
+        assert!(err.contains("memcached"), "{err}");
+    }
+}
