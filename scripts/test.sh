@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of Boson on a fresh machine: installs the guest toolchains (cached under
 # ~/.cache/boson/tools), builds the test guests from source (cached by content hash), then
-# runs the workspace's tests.
+# starts the services the tests talk to (Redis), runs the workspace's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/boson/target}"
+bash scripts/services.sh
 bash tests/guests/install-toolchains.sh
 bash tests/guests/build.sh
 cargo test --workspace --locked

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Starts the backing services the tests use, if they are not already running (they are started
+# before a session on these machines; a stopped one is started with the same command).
+set -euo pipefail
+up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_up() {
+  for _ in $(seq 1 100); do up "$1" && return 0; sleep 0.1; done
+  echo "services: $2 did not come up on 127.0.0.1:$1" >&2; return 1
+}
+if ! up 6379; then
+  echo "services: starting Redis" >&2
+  if ! command -v redis-server >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  fi
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  wait_up 6379 Redis
+fi

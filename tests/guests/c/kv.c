@@ -1,0 +1,609 @@
+/* Boson test guest (C): Spin key-value stores and variables (fermyon:spin@2.0.0), wasi:keyvalue
+ * (store, atomics, batch @0.2.0-draft2) and wasi:config/store, behind one
+ * wasi:http/incoming-handler@0.2.12. See tests/guests/README.md for the routes.
+ *
+ * Built against the world `local:guest/kv-app` (= wasi:http/proxy@0.2.12 + Boson's
+ * boson:platform/capabilities from crates/boson/wit), componentized with the wasip1 proxy
+ * adapter. Path segments and query values are percent-decoded. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv_app.h"
+
+/* wasi:io output streams accept at most 4096 bytes per blocking-write-and-flush. */
+#define WRITE_CHUNK 4096
+#define READ_CHUNK 65536
+
+typedef exports_wasi_http_incoming_handler_own_response_outparam_t outparam_t;
+
+/* ------------------------------------------------------------------ growable byte buffer */
+
+typedef struct {
+    uint8_t *ptr;
+    size_t len, cap;
+} buf_t;
+
+static void buf_append(buf_t *b, const void *data, size_t len) {
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + len) cap *= 2;
+        uint8_t *p = realloc(b->ptr, cap);
+        if (!p) __builtin_trap();
+        b->ptr = p;
+        b->cap = cap;
+    }
+    if (len) memcpy(b->ptr + b->len, data, len);
+    b->len += len;
+}
+
+static void buf_puts(buf_t *b, const char *s) { buf_append(b, s, strlen(s)); }
+
+static void buf_free(buf_t *b) {
+    free(b->ptr);
+    b->ptr = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Appends `s` as a JSON string literal (with quotes). Invalid UTF-8 becomes U+FFFD. */
+static void buf_json_string(buf_t *b, const uint8_t *s, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    buf_puts(b, "\"");
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        if (c == '"') {
+            buf_puts(b, "\\\"");
+            i++;
+        } else if (c == '\\') {
+            buf_puts(b, "\\\\");
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+            buf_puts(b, esc);
+            i++;
+        } else if (c < 0x80) {
+            buf_append(b, &c, 1);
+            i++;
+        } else {
+            /* validate one UTF-8 sequence */
+            size_t n = 0;
+            uint32_t cp = 0, min = 0;
+            if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; min = 0x80; }
+            else if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; min = 0x800; }
+            else if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; min = 0x10000; }
+            int ok = n != 0 && i + n <= len;
+            for (size_t k = 1; ok && k < n; k++) {
+                if ((s[i + k] & 0xc0) != 0x80) ok = 0;
+                else cp = (cp << 6) | (s[i + k] & 0x3f);
+            }
+            if (ok && (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))) ok = 0;
+            if (ok) {
+                buf_append(b, s + i, n);
+                i += n;
+            } else {
+                buf_puts(b, "\xef\xbf\xbd");
+                i++;
+            }
+        }
+    }
+    buf_puts(b, "\"");
+}
+
+/* ------------------------------------------------------------------ strings */
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) into a malloc'd, NUL-terminated string ("%zz" stays as it is). */
+static char *pct_decode(const char *s, size_t n) {
+    char *out = malloc(n + 1);
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            out[j++] = s[i];
+        }
+    }
+    out[j] = 0;
+    return out;
+}
+
+/* A WIT string viewing a C string (not owned). */
+static kv_app_string_t str_of(const char *s) {
+    kv_app_string_t r = {(uint8_t *)s, strlen(s)};
+    return r;
+}
+
+/* Returns the percent-decoded value of query parameter `name` (malloc'd), or NULL. */
+static char *query_param(const char *query, const char *name) {
+    size_t nlen = strlen(name);
+    const char *p = query;
+    while (p && *p) {
+        size_t len = strcspn(p, "&");
+        if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=')
+            return pct_decode(p + nlen + 1, len - nlen - 1);
+        if (len == nlen && strncmp(p, name, nlen) == 0) return strdup("");
+        p += len;
+        if (*p == '&') p++;
+    }
+    return NULL;
+}
+
+/* Splits a comma-separated list into a WIT list of (malloc'd) strings; "" gives an empty list. */
+static kv_app_list_string_t split_keys(const char *s) {
+    kv_app_list_string_t list = {NULL, 0};
+    if (!s || !*s) return list;
+    size_t n = 1;
+    for (const char *c = s; *c; c++)
+        if (*c == ',') n++;
+    list.ptr = calloc(n, sizeof(kv_app_string_t));
+    const char *p = s;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        list.ptr[list.len].ptr = (uint8_t *)strndup(p, len);
+        list.ptr[list.len].len = len;
+        list.len++;
+        if (p[len] != ',') break;
+        p += len + 1;
+    }
+    return list;
+}
+
+static int cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen) {
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c) return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+static int cmp_string(const void *a, const void *b) {
+    const kv_app_string_t *x = a, *y = b;
+    return cmp_bytes(x->ptr, x->len, y->ptr, y->len);
+}
+
+static int cmp_pair_key(const void *a, const void *b) {
+    const kv_app_tuple2_string_string_t *x = a, *y = b;
+    return cmp_bytes(x->f0.ptr, x->f0.len, y->f0.ptr, y->f0.len);
+}
+
+/* ------------------------------------------------------------------ wasi:http helpers */
+
+/* Reads the whole request body into `out` (consumes it). Returns 0 or -1. */
+static int read_request_body(wasi_http_types_borrow_incoming_request_t req, buf_t *out) {
+    wasi_http_types_own_incoming_body_t body;
+    if (!wasi_http_types_method_incoming_request_consume(req, &body)) return -1;
+    int rc = -1;
+    wasi_http_types_own_input_stream_t stream;
+    if (wasi_http_types_method_incoming_body_stream(wasi_http_types_borrow_incoming_body(body), &stream)) {
+        wasi_io_streams_borrow_input_stream_t s = wasi_io_streams_borrow_input_stream(stream);
+        for (;;) {
+            kv_app_list_u8_t chunk;
+            wasi_io_streams_stream_error_t serr;
+            if (!wasi_io_streams_method_input_stream_blocking_read(s, READ_CHUNK, &chunk, &serr)) {
+                if (serr.tag == WASI_IO_STREAMS_STREAM_ERROR_CLOSED) rc = 0;
+                else wasi_io_error_error_drop_own(serr.val.last_operation_failed);
+                break;
+            }
+            buf_append(out, chunk.ptr, chunk.len);
+            kv_app_list_u8_free(&chunk);
+        }
+        wasi_io_streams_input_stream_drop_own(stream);
+    }
+    wasi_http_types_own_future_trailers_t trailers = wasi_http_types_static_incoming_body_finish(body);
+    wasi_http_types_future_trailers_drop_own(trailers);
+    return rc;
+}
+
+static void respond(outparam_t out, uint16_t status, const char *content_type, const uint8_t *body,
+                    size_t len) {
+    wasi_http_types_own_fields_t headers = wasi_http_types_constructor_fields();
+    kv_app_string_t name = str_of("content-type");
+    wasi_http_types_field_value_t value = {(uint8_t *)content_type, strlen(content_type)};
+    wasi_http_types_header_error_t herr;
+    wasi_http_types_method_fields_append(wasi_http_types_borrow_fields(headers), &name, &value, &herr);
+
+    wasi_http_types_own_outgoing_response_t response = wasi_http_types_constructor_outgoing_response(headers);
+    wasi_http_types_method_outgoing_response_set_status_code(
+        wasi_http_types_borrow_outgoing_response(response), status);
+    wasi_http_types_own_outgoing_body_t obody;
+    if (!wasi_http_types_method_outgoing_response_body(wasi_http_types_borrow_outgoing_response(response), &obody))
+        __builtin_trap();
+
+    wasi_http_types_result_own_outgoing_response_error_code_t result;
+    memset(&result, 0, sizeof result);
+    result.is_err = false;
+    result.val.ok = response;
+    wasi_http_types_static_response_outparam_set(out, &result);
+
+    wasi_http_types_own_output_stream_t stream;
+    if (wasi_http_types_method_outgoing_body_write(wasi_http_types_borrow_outgoing_body(obody), &stream)) {
+        size_t off = 0;
+        while (off < len) {
+            size_t n = len - off < WRITE_CHUNK ? len - off : WRITE_CHUNK;
+            kv_app_list_u8_t bytes = {(uint8_t *)body + off, n};
+            wasi_io_streams_stream_error_t serr;
+            if (!wasi_io_streams_method_output_stream_blocking_write_and_flush(
+                    wasi_io_streams_borrow_output_stream(stream), &bytes, &serr)) {
+                if (serr.tag == WASI_IO_STREAMS_STREAM_ERROR_LAST_OPERATION_FAILED)
+                    wasi_io_error_error_drop_own(serr.val.last_operation_failed);
+                break;
+            }
+            off += n;
+        }
+        wasi_io_streams_output_stream_drop_own(stream);
+    }
+    wasi_http_types_error_code_t ferr;
+    wasi_http_types_static_outgoing_body_finish(obody, NULL, &ferr);
+}
+
+static void respond_text(outparam_t out, uint16_t status, const char *text) {
+    respond(out, status, "text/plain", (const uint8_t *)text, strlen(text));
+}
+
+/* 500 "error: <text>" */
+static void respond_error(outparam_t out, const kv_app_string_t *text) {
+    buf_t b = {0};
+    buf_puts(&b, "error: ");
+    buf_append(&b, text->ptr, text->len);
+    respond(out, 500, "text/plain", b.ptr, b.len);
+    buf_free(&b);
+}
+
+static void respond_buf(outparam_t out, uint16_t status, const char *content_type, buf_t *b) {
+    respond(out, status, content_type, b->ptr, b->len);
+    buf_free(b);
+}
+
+/* ------------------------------------------------------------------ fermyon:spin/key-value */
+
+static void spin_kv_error(outparam_t out, fermyon_spin_key_value_error_t *err) {
+    switch (err->tag) {
+    case FERMYON_SPIN_KEY_VALUE_ERROR_ACCESS_DENIED: respond_text(out, 403, "access-denied"); break;
+    case FERMYON_SPIN_KEY_VALUE_ERROR_NO_SUCH_STORE: respond_text(out, 404, "no-such-store"); break;
+    case FERMYON_SPIN_KEY_VALUE_ERROR_STORE_TABLE_FULL: respond_text(out, 500, "error: store-table-full"); break;
+    case FERMYON_SPIN_KEY_VALUE_ERROR_OTHER: respond_error(out, &err->val.other); break;
+    default: respond_text(out, 500, "error: unknown key-value error"); break;
+    }
+    fermyon_spin_key_value_error_free(err);
+}
+
+/* /kv/<label>/{get,set,delete,exists}/<key>, /kv/<label>/keys */
+static void route_kv(outparam_t out, wasi_http_types_borrow_incoming_request_t req, char **seg, size_t nseg) {
+    const char *op = nseg >= 3 ? seg[2] : "";
+    int with_key = strcmp(op, "get") == 0 || strcmp(op, "set") == 0 || strcmp(op, "delete") == 0 ||
+                   strcmp(op, "exists") == 0;
+    if (!((with_key && nseg == 4) || (strcmp(op, "keys") == 0 && nseg == 3))) {
+        respond_text(out, 404, "not-found");
+        return;
+    }
+    kv_app_string_t label = str_of(seg[1]);
+    kv_app_string_t key = str_of(with_key ? seg[3] : "");
+    fermyon_spin_key_value_own_store_t store;
+    fermyon_spin_key_value_error_t err;
+    if (!fermyon_spin_key_value_static_store_open(&label, &store, &err)) {
+        spin_kv_error(out, &err);
+        return;
+    }
+    fermyon_spin_key_value_borrow_store_t s = fermyon_spin_key_value_borrow_store(store);
+
+    if (strcmp(op, "get") == 0) {
+        kv_app_option_list_u8_t value;
+        if (!fermyon_spin_key_value_method_store_get(s, &key, &value, &err)) spin_kv_error(out, &err);
+        else if (!value.is_some) respond_text(out, 404, "missing");
+        else {
+            respond(out, 200, "text/plain", value.val.ptr, value.val.len);
+            kv_app_option_list_u8_free(&value);
+        }
+    } else if (strcmp(op, "set") == 0) {
+        buf_t body = {0};
+        if (read_request_body(req, &body) != 0) {
+            respond_text(out, 500, "error: reading the request body failed");
+        } else {
+            kv_app_list_u8_t value = {body.ptr, body.len};
+            if (!fermyon_spin_key_value_method_store_set(s, &key, &value, &err)) spin_kv_error(out, &err);
+            else respond_text(out, 200, "ok");
+        }
+        buf_free(&body);
+    } else if (strcmp(op, "delete") == 0) {
+        if (!fermyon_spin_key_value_method_store_delete(s, &key, &err)) spin_kv_error(out, &err);
+        else respond_text(out, 200, "ok");
+    } else if (strcmp(op, "exists") == 0) {
+        bool exists;
+        if (!fermyon_spin_key_value_method_store_exists(s, &key, &exists, &err)) spin_kv_error(out, &err);
+        else respond_text(out, 200, exists ? "true" : "false");
+    } else { /* keys */
+        kv_app_list_string_t keys;
+        if (!fermyon_spin_key_value_method_store_get_keys(s, &keys, &err)) {
+            spin_kv_error(out, &err);
+        } else {
+            if (keys.len) qsort(keys.ptr, keys.len, sizeof(kv_app_string_t), cmp_string);
+            buf_t json = {0};
+            buf_puts(&json, "[");
+            for (size_t i = 0; i < keys.len; i++) {
+                if (i) buf_puts(&json, ",");
+                buf_json_string(&json, keys.ptr[i].ptr, keys.ptr[i].len);
+            }
+            buf_puts(&json, "]");
+            kv_app_list_string_free(&keys);
+            respond_buf(out, 200, "application/json", &json);
+        }
+    }
+    fermyon_spin_key_value_store_drop_own(store);
+}
+
+/* ------------------------------------------------------------------ fermyon:spin/variables */
+
+static void route_var(outparam_t out, char **seg, size_t nseg) {
+    if (nseg != 2) {
+        respond_text(out, 404, "not-found");
+        return;
+    }
+    kv_app_string_t name = str_of(seg[1]), value;
+    fermyon_spin_variables_error_t err;
+    if (fermyon_spin_variables_get(&name, &value, &err)) {
+        respond(out, 200, "text/plain", value.ptr, value.len);
+        kv_app_string_free(&value);
+        return;
+    }
+    switch (err.tag) {
+    case FERMYON_SPIN_VARIABLES_ERROR_INVALID_NAME: respond_text(out, 400, "invalid-name"); break;
+    case FERMYON_SPIN_VARIABLES_ERROR_UNDEFINED: respond_text(out, 404, "undefined"); break;
+    case FERMYON_SPIN_VARIABLES_ERROR_PROVIDER: respond_error(out, &err.val.provider); break;
+    case FERMYON_SPIN_VARIABLES_ERROR_OTHER: respond_error(out, &err.val.other); break;
+    default: respond_text(out, 500, "error: unknown variables error"); break;
+    }
+    fermyon_spin_variables_error_free(&err);
+}
+
+/* ------------------------------------------------------------------ wasi:config/store */
+
+static void config_error(outparam_t out, wasi_config_store_error_t *err) {
+    switch (err->tag) {
+    case WASI_CONFIG_STORE_ERROR_UPSTREAM: respond_error(out, &err->val.upstream); break;
+    case WASI_CONFIG_STORE_ERROR_IO: respond_error(out, &err->val.io); break;
+    default: respond_text(out, 500, "error: unknown config error"); break;
+    }
+    wasi_config_store_error_free(err);
+}
+
+static void route_config(outparam_t out, char **seg, size_t nseg) {
+    if (nseg != 2) {
+        respond_text(out, 404, "not-found");
+        return;
+    }
+    kv_app_string_t key = str_of(seg[1]);
+    kv_app_option_string_t value;
+    wasi_config_store_error_t err;
+    if (!wasi_config_store_get(&key, &value, &err)) config_error(out, &err);
+    else if (!value.is_some) respond_text(out, 404, "missing");
+    else {
+        respond(out, 200, "text/plain", value.val.ptr, value.val.len);
+        kv_app_option_string_free(&value);
+    }
+}
+
+static void route_config_all(outparam_t out) {
+    kv_app_list_tuple2_string_string_t all;
+    wasi_config_store_error_t err;
+    if (!wasi_config_store_get_all(&all, &err)) {
+        config_error(out, &err);
+        return;
+    }
+    if (all.len) qsort(all.ptr, all.len, sizeof all.ptr[0], cmp_pair_key);
+    buf_t json = {0};
+    buf_puts(&json, "{");
+    for (size_t i = 0; i < all.len; i++) {
+        if (i) buf_puts(&json, ",");
+        buf_json_string(&json, all.ptr[i].f0.ptr, all.ptr[i].f0.len);
+        buf_puts(&json, ":");
+        buf_json_string(&json, all.ptr[i].f1.ptr, all.ptr[i].f1.len);
+    }
+    buf_puts(&json, "}");
+    kv_app_list_tuple2_string_string_free(&all);
+    respond_buf(out, 200, "application/json", &json);
+}
+
+/* ------------------------------------------------------------------ wasi:keyvalue */
+
+static void wasi_kv_error(outparam_t out, wasi_keyvalue_store_error_t *err) {
+    switch (err->tag) {
+    case WASI_KEYVALUE_STORE_ERROR_ACCESS_DENIED: respond_text(out, 403, "access-denied"); break;
+    case WASI_KEYVALUE_STORE_ERROR_NO_SUCH_STORE: respond_text(out, 404, "no-such-store"); break;
+    case WASI_KEYVALUE_STORE_ERROR_OTHER: respond_error(out, &err->val.other); break;
+    default: respond_text(out, 500, "error: unknown keyvalue error"); break;
+    }
+    wasi_keyvalue_store_error_free(err);
+}
+
+/* POST /atomic/<label>/incr/<key>?by=N */
+static void route_atomic(outparam_t out, char **seg, size_t nseg, const char *query) {
+    if (nseg != 4 || strcmp(seg[2], "incr") != 0) {
+        respond_text(out, 404, "not-found");
+        return;
+    }
+    int64_t by = 1;
+    char *by_text = query_param(query, "by");
+    if (by_text) {
+        char *end;
+        by = strtoll(by_text, &end, 10);
+        int bad = *by_text == 0 || *end != 0;
+        free(by_text);
+        if (bad) {
+            respond_text(out, 400, "invalid-by");
+            return;
+        }
+    }
+    kv_app_string_t label = str_of(seg[1]), key = str_of(seg[3]);
+    wasi_keyvalue_store_own_bucket_t bucket;
+    wasi_keyvalue_store_error_t err;
+    if (!wasi_keyvalue_store_open(&label, &bucket, &err)) {
+        wasi_kv_error(out, &err);
+        return;
+    }
+    int64_t value;
+    if (!wasi_keyvalue_atomics_increment(wasi_keyvalue_store_borrow_bucket(bucket), &key, by, &value, &err)) {
+        wasi_kv_error(out, &err);
+    } else {
+        char text[32];
+        snprintf(text, sizeof text, "%lld", (long long)value);
+        respond_text(out, 200, text);
+    }
+    wasi_keyvalue_store_bucket_drop_own(bucket);
+}
+
+/* Parses "k1=v1&k2=v2" (percent-decoded; empty items skipped) into a WIT list (malloc'd). */
+static kv_app_list_tuple2_string_list_u8_t parse_pairs(const uint8_t *body, size_t len) {
+    kv_app_list_tuple2_string_list_u8_t list = {NULL, 0};
+    char *text = strndup((const char *)body, len);
+    size_t n = 1;
+    for (const char *c = text; *c; c++)
+        if (*c == '&') n++;
+    list.ptr = calloc(n, sizeof list.ptr[0]);
+    const char *p = text;
+    for (;;) {
+        size_t item = strcspn(p, "&");
+        if (item) {
+            size_t klen = strcspn(p, "=&");
+            char *k = pct_decode(p, klen);
+            char *v = klen < item ? pct_decode(p + klen + 1, item - klen - 1) : strdup("");
+            list.ptr[list.len].f0.ptr = (uint8_t *)k;
+            list.ptr[list.len].f0.len = strlen(k);
+            list.ptr[list.len].f1.ptr = (uint8_t *)v;
+            list.ptr[list.len].f1.len = strlen(v);
+            list.len++;
+        }
+        if (p[item] != '&') break;
+        p += item + 1;
+    }
+    free(text);
+    return list;
+}
+
+/* PUT|GET|DELETE /batch/<label> */
+static void route_batch(outparam_t out, wasi_http_types_borrow_incoming_request_t req, const char *method,
+                        char **seg, size_t nseg, const char *query) {
+    if (nseg != 2) {
+        respond_text(out, 404, "not-found");
+        return;
+    }
+    int is_put = strcmp(method, "PUT") == 0, is_get = strcmp(method, "GET") == 0,
+        is_delete = strcmp(method, "DELETE") == 0;
+    if (!is_put && !is_get && !is_delete) {
+        respond_text(out, 405, "method-not-allowed");
+        return;
+    }
+    buf_t body = {0};
+    if (is_put && read_request_body(req, &body) != 0) {
+        buf_free(&body);
+        respond_text(out, 500, "error: reading the request body failed");
+        return;
+    }
+    kv_app_string_t label = str_of(seg[1]);
+    wasi_keyvalue_store_own_bucket_t bucket;
+    wasi_keyvalue_store_error_t err;
+    if (!wasi_keyvalue_store_open(&label, &bucket, &err)) {
+        buf_free(&body);
+        wasi_kv_error(out, &err);
+        return;
+    }
+    wasi_keyvalue_store_borrow_bucket_t b = wasi_keyvalue_store_borrow_bucket(bucket);
+    if (is_put) {
+        kv_app_list_tuple2_string_list_u8_t pairs = parse_pairs(body.ptr, body.len);
+        if (!wasi_keyvalue_batch_set_many(b, &pairs, &err)) wasi_kv_error(out, &err);
+        else respond_text(out, 200, "ok");
+        kv_app_list_tuple2_string_list_u8_free(&pairs);
+    } else {
+        char *keys_text = query_param(query, "keys");
+        kv_app_list_string_t keys = split_keys(keys_text);
+        free(keys_text);
+        if (is_delete) {
+            if (!wasi_keyvalue_batch_delete_many(b, &keys, &err)) wasi_kv_error(out, &err);
+            else respond_text(out, 200, "ok");
+        } else {
+            kv_app_list_tuple2_string_option_list_u8_t found;
+            if (!wasi_keyvalue_batch_get_many(b, &keys, &found, &err)) {
+                wasi_kv_error(out, &err);
+            } else {
+                buf_t json = {0};
+                int first = 1;
+                buf_puts(&json, "{");
+                for (size_t i = 0; i < found.len; i++) {
+                    if (!found.ptr[i].f1.is_some) continue;
+                    if (!first) buf_puts(&json, ",");
+                    first = 0;
+                    buf_json_string(&json, found.ptr[i].f0.ptr, found.ptr[i].f0.len);
+                    buf_puts(&json, ":");
+                    buf_json_string(&json, found.ptr[i].f1.val.ptr, found.ptr[i].f1.val.len);
+                }
+                buf_puts(&json, "}");
+                kv_app_list_tuple2_string_option_list_u8_free(&found);
+                respond_buf(out, 200, "application/json", &json);
+            }
+        }
+        kv_app_list_string_free(&keys);
+    }
+    buf_free(&body);
+    wasi_keyvalue_store_bucket_drop_own(bucket);
+}
+
+/* ------------------------------------------------------------------ entry point */
+
+void exports_wasi_http_incoming_handler_handle(exports_wasi_http_incoming_handler_own_incoming_request_t request,
+                                               outparam_t response_out) {
+    wasi_http_types_borrow_incoming_request_t req = wasi_http_types_borrow_incoming_request(request);
+
+    wasi_http_types_method_t m;
+    wasi_http_types_method_incoming_request_method(req, &m);
+    const char *method = m.tag == WASI_HTTP_TYPES_METHOD_GET      ? "GET"
+                         : m.tag == WASI_HTTP_TYPES_METHOD_PUT    ? "PUT"
+                         : m.tag == WASI_HTTP_TYPES_METHOD_POST   ? "POST"
+                         : m.tag == WASI_HTTP_TYPES_METHOD_DELETE ? "DELETE"
+                                                                  : "OTHER";
+    wasi_http_types_method_free(&m);
+
+    kv_app_string_t pq;
+    char *path_with_query;
+    if (wasi_http_types_method_incoming_request_path_with_query(req, &pq)) {
+        path_with_query = strndup((const char *)pq.ptr, pq.len);
+        kv_app_string_free(&pq);
+    } else {
+        path_with_query = strdup("/");
+    }
+    size_t plen = strcspn(path_with_query, "?");
+    const char *query = path_with_query[plen] == '?' ? path_with_query + plen + 1 : "";
+
+    /* percent-decoded path segments (leading and trailing "/" ignored) */
+    size_t start = 0, end = plen;
+    while (start < end && path_with_query[start] == '/') start++;
+    while (end > start && path_with_query[end - 1] == '/') end--;
+    size_t nseg = 1;
+    for (size_t i = start; i < end; i++)
+        if (path_with_query[i] == '/') nseg++;
+    char **seg = calloc(nseg, sizeof(char *));
+    for (size_t i = start, k = 0; k < nseg; k++) {
+        size_t len = 0;
+        while (i + len < end && path_with_query[i + len] != '/') len++;
+        seg[k] = pct_decode(path_with_query + i, len);
+        i += len + 1;
+    }
+
+    if (strcmp(seg[0], "kv") == 0) route_kv(response_out, req, seg, nseg);
+    else if (strcmp(seg[0], "var") == 0) route_var(response_out, seg, nseg);
+    else if (strcmp(seg[0], "config") == 0) route_config(response_out, seg, nseg);
+    else if (strcmp(seg[0], "config-all") == 0 && nseg == 1) route_config_all(response_out);
+    else if (strcmp(seg[0], "atomic") == 0) route_atomic(response_out, seg, nseg, query);
+    else if (strcmp(seg[0], "batch") == 0) route_batch(response_out, req, method, seg, nseg, query);
+    else respond_text(response_out, 404, "not-found");
+
+    for (size_t k = 0; k < nseg; k++) free(seg[k]);
+    free(seg);
+    free(path_with_query);
+    wasi_http_types_incoming_request_drop_own(request);
+}
