@@ -43,6 +43,8 @@ pub struct ResolvedComponent {
     pub files_dir: Option<PathBuf>,
     pub allowed_hosts: Arc<AllowedHosts>,
     pub limits: crate::limits::Limits,
+    /// Key-value store labels the component may open.
+    pub key_value_stores: Vec<String>,
     /// The component's variables (its `variables` templates, rendered), by name.
     pub variables: Arc<BTreeMap<String, VariableValue>>,
 }
@@ -158,6 +160,7 @@ fn resolve_wasm(path: &Path, options: &ResolveOptions) -> anyhow::Result<Resolve
         files_dir: None,
         allowed_hosts: Arc::new(AllowedHosts::default()),
         limits: options.limits.for_component(&id),
+        key_value_stores: Vec::new(),
         variables: Arc::default(),
     };
     Ok(ResolvedApp {
@@ -278,12 +281,19 @@ async fn resolve_component(
             "{file}:{line}: component `{id}` uses `{field}`, which Boson does not implement yet ({issue}) — remove it to run the app"
         )
     };
-    if let Some(s) = c.key_value_stores.first() {
-        return Err(unsupported(
-            s.line,
-            "key_value_stores",
-            "key-value stores are coming with host capabilities",
-        ));
+    for s in &c.key_value_stores {
+        let configured = options
+            .runtime_config
+            .as_ref()
+            .is_some_and(|rc| rc.key_value_store.contains_key(&s.value));
+        if s.value != "default" && !configured {
+            bail!(
+                "{file}:{}: component `{id}` lists key-value store `{}`, but no backend defines it — add [key_value_store.{}] to the runtime config (--runtime-config-file), or use `default`",
+                s.line,
+                s.value,
+                s.value
+            );
+        }
     }
     if let Some(s) = c.sqlite_databases.first() {
         return Err(unsupported(
@@ -297,13 +307,6 @@ async fn resolve_component(
             s.line,
             "ai_models",
             "LLM inference is out of scope",
-        ));
-    }
-    if let Some((_, v)) = c.variables.iter().next() {
-        return Err(unsupported(
-            v.line,
-            "variables",
-            "variables are coming with host capabilities",
         ));
     }
     if let Some(d) = &c.dependencies {
@@ -375,6 +378,7 @@ async fn resolve_component(
         files_dir,
         allowed_hosts: Arc::new(allowed_hosts),
         limits: options.limits.for_component(id),
+        key_value_stores: c.key_value_stores.iter().map(|s| s.value.clone()).collect(),
         variables: Arc::new(render_component_variables(&templates, app_variables)?),
     })
 }

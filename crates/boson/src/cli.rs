@@ -142,7 +142,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             state_dir: args.state_dir.clone(),
             cache_dir: cache_dir.clone(),
             limits: limits.clone(),
-            runtime_config,
+            runtime_config: runtime_config.clone(),
             variables: args.variables.clone(),
         },
     )
@@ -191,9 +191,18 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         max_memory,
         cache_dir: (!args.disable_cache).then_some(cache_dir),
     };
+    let stores = crate::capability::key_value::open_stores(
+        app.components
+            .values()
+            .flat_map(|c| c.key_value_stores.iter().cloned()),
+        runtime_config.as_ref(),
+        &app.state_dir,
+    )
+    .await?;
     let runtime = {
         let app = app.clone();
-        tokio::task::spawn_blocking(move || Runtime::load(&app, &engine_options, &follow)).await??
+        tokio::task::spawn_blocking(move || Runtime::load(&app, &engine_options, &follow, &stores))
+            .await??
     };
     let trigger = Arc::new(HttpTrigger::new(&app, Arc::new(runtime))?);
 

@@ -18,22 +18,28 @@ use wasmtime_wasi_http::{
     WasiHttpView,
 };
 
-use crate::app::ResolvedComponent;
+use crate::capability::key_value::KeyValue;
+use crate::capability::variables::Variables;
 use crate::outbound;
+use crate::runtime::LoadedComponent;
 
 /// Everything one guest instance can touch.
 pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     outbound: OutboundHooks,
     pub(crate) limits: StoreLimits,
+    pub(crate) key_value: KeyValue,
+    pub(crate) variables: Variables,
 }
 
 impl HostState {
     /// Builds the sandbox for one instance of `component`: only the env vars, files and hosts
     /// its manifest grants.
-    pub fn new(component: &ResolvedComponent, logs: &GuestLogs) -> anyhow::Result<Self> {
+    pub fn new(loaded: &LoadedComponent) -> anyhow::Result<Self> {
+        let component = &loaded.spec;
+        let logs = &loaded.logs;
         let mut wasi = WasiCtxBuilder::new();
         wasi.envs(&component.environment)
             .stdout(logs.stdout.clone())
@@ -79,7 +85,16 @@ impl HostState {
                 component: component.id.clone(),
             },
             limits,
+            key_value: loaded.key_value.clone(),
+            variables: Variables {
+                values: component.variables.clone(),
+            },
         })
+    }
+
+    /// The component this instance belongs to (for log lines).
+    pub fn component_id(&self) -> &str {
+        &self.outbound.component
     }
 }
 

@@ -379,7 +379,7 @@ async fn run_guest(
         status: StatusCode::INTERNAL_SERVER_ERROR,
         cause: format!("{e:#}"),
     };
-    let state = HostState::new(&component.spec, &component.logs).map_err(internal)?;
+    let state = HostState::new(&component).map_err(internal)?;
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limits);
     let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;

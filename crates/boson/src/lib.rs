@@ -21,6 +21,7 @@
 //! ```
 
 pub mod app;
+pub mod capability;
 pub mod cli;
 pub mod guest_body;
 pub mod host;

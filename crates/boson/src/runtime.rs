@@ -14,6 +14,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::app::{ResolvedApp, ResolvedComponent};
+use crate::capability::key_value::KeyValue;
 use crate::host::{GuestLogs, HostState};
 
 /// How often the epoch ticks; request deadlines are counted in these ticks.
@@ -37,6 +38,8 @@ pub struct LoadedComponent {
     pub spec: ResolvedComponent,
     pub handler: HandlerPre,
     pub logs: GuestLogs,
+    /// The key-value stores this component may open.
+    pub key_value: KeyValue,
 }
 
 /// The two handler shapes Boson serves.
@@ -115,6 +118,7 @@ pub fn build_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    crate::capability::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
@@ -124,6 +128,7 @@ impl Runtime {
         app: &ResolvedApp,
         options: &EngineOptions,
         follow: &Follow,
+        stores: &BTreeMap<String, boson_kv::Store>,
     ) -> anyhow::Result<Self> {
         let engine = build_engine(options)?;
         let linker = build_linker(&engine)?;
@@ -135,12 +140,20 @@ impl Runtime {
             let handler = pre_instantiate(&engine, &linker, &component)
                 .with_context(|| format!("component `{id}` ({})", spec.wasm_path.display()))?;
             let logs = GuestLogs::open(&logs_dir, id, follow.includes(id))?;
+            let granted = spec
+                .key_value_stores
+                .iter()
+                .filter_map(|label| stores.get(label).map(|s| (label.clone(), s.clone())))
+                .collect();
             components.insert(
                 id.clone(),
                 Arc::new(LoadedComponent {
                     spec: spec.clone(),
                     handler,
                     logs,
+                    key_value: KeyValue {
+                        granted: Arc::new(granted),
+                    },
                 }),
             );
         }
@@ -320,9 +333,11 @@ fn is_pending(import: &str) -> bool {
         .any(|prefix| import.starts_with(prefix))
 }
 
-/// Whether the linker provides `import`: WASI and `wasi:http` at 0.2.x or exactly 0.3.0.
+/// Whether the linker provides `import`: WASI and `wasi:http` at 0.2.x or exactly 0.3.0, and
+/// the capability interfaces.
 fn is_provided(import: &str) -> bool {
-    import.starts_with("wasi:") && (import.contains("@0.2.") || import.ends_with("@0.3.0"))
+    crate::capability::PROVIDED_INTERFACES.contains(&import)
+        || import.starts_with("wasi:") && (import.contains("@0.2.") || import.ends_with("@0.3.0"))
 }
 
 /// Returns the linker to use for `component`: the shared one, or a copy with the component's

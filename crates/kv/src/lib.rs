@@ -224,6 +224,61 @@ impl Store {
         }
     }
 
+    /// Sets `key` to `new` only if its value is still `expected` (`None`: the key must not
+    /// exist). Returns whether the swap happened.
+    pub async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+    ) -> Result<bool, Error> {
+        match self {
+            Store::Sqlite(s) => {
+                let key = key.to_string();
+                s.with(move |c| {
+                    use rusqlite::OptionalExtension as _;
+                    let tx = c.transaction()?;
+                    let current: Option<Vec<u8>> = tx
+                        .query_row("SELECT value FROM kv WHERE key = ?1", [&key], |r| r.get(0))
+                        .optional()?;
+                    if current != expected {
+                        return Ok(false);
+                    }
+                    tx.execute(
+                        "INSERT INTO kv (key, value) VALUES (?1, ?2)
+                         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        rusqlite::params![key, new],
+                    )?;
+                    tx.commit()?;
+                    Ok(true)
+                })
+                .await
+            }
+            Store::Redis(r) => {
+                let script = redis::Script::new(
+                    r"local cur = redis.call('GET', KEYS[1])
+                      if ARGV[1] == '1' then
+                        if cur ~= ARGV[2] then return 0 end
+                      elseif cur then return 0 end
+                      redis.call('SET', KEYS[1], ARGV[3])
+                      return 1",
+                );
+                let (has, value) = match &expected {
+                    Some(v) => ("1", v.as_slice()),
+                    None => ("0", &[][..]),
+                };
+                let swapped: i64 = script
+                    .key(key)
+                    .arg(has)
+                    .arg(value)
+                    .arg(new)
+                    .invoke_async(&mut r.conn.clone())
+                    .await?;
+                Ok(swapped == 1)
+            }
+        }
+    }
+
     /// The values of those `keys` that exist.
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<(String, Vec<u8>)>, Error> {
         let mut out = Vec::new();
@@ -344,6 +399,33 @@ mod tests {
                 .all(|k| keys.contains(&k.to_string())),
             "{keys:?}"
         );
+        assert!(
+            !store
+                .compare_and_swap("b", Some(b"x".to_vec()), b"y".to_vec())
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .compare_and_swap("b", Some(b"2".to_vec()), b"y".to_vec())
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.get("b").await.unwrap(), Some(b"y".to_vec()));
+        assert!(
+            !store
+                .compare_and_swap("b", None, b"z".to_vec())
+                .await
+                .unwrap()
+        );
+        store.delete("cas-new").await.unwrap();
+        assert!(
+            store
+                .compare_and_swap("cas-new", None, b"z".to_vec())
+                .await
+                .unwrap()
+        );
+        store.delete("cas-new").await.unwrap();
         store.delete("a").await.unwrap();
         assert!(!store.exists("a").await.unwrap());
     }

@@ -1,0 +1,42 @@
+//! Host capabilities beyond WASI: each module here is one capability with the same three
+//! parts — its section of the runtime config (resolved before the runtime starts), the host
+//! implementation of its WIT interfaces (on [`HostState`]), and its linker registration below.
+//!
+//! The WIT is Boson's own, in `crates/boson/wit/`, with Spin's package, interface and type names
+//! so that components built with the Spin SDKs link unchanged.
+
+pub mod key_value;
+pub mod variables;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::host::HostState;
+
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "boson:platform/capabilities",
+        imports: { default: async | trappable },
+        with: {
+            "fermyon:spin/key-value.store": crate::capability::key_value::StoreHandle,
+            "wasi:keyvalue/store.bucket": crate::capability::key_value::StoreHandle,
+            "wasi:keyvalue/atomics.cas": crate::capability::key_value::CasHandle,
+        },
+    });
+}
+
+/// Interfaces the capabilities provide, by exact import name (for start-up import checks).
+pub const PROVIDED_INTERFACES: [&str; 6] = [
+    "fermyon:spin/key-value@2.0.0",
+    "fermyon:spin/variables@2.0.0",
+    "wasi:keyvalue/store@0.2.0-draft2",
+    "wasi:keyvalue/atomics@0.2.0-draft2",
+    "wasi:keyvalue/batch@0.2.0-draft2",
+    "wasi:config/store@0.2.0-draft-2024-09-27",
+];
+
+/// Adds every capability interface to `linker`.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+    bindings::Capabilities::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    Ok(())
+}
