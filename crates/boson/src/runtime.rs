@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use sha2::{Digest as _, Sha256};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker, ResourceType};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::app::{ResolvedApp, ResolvedComponent};
@@ -325,7 +326,10 @@ fn pre_instantiate(
 /// WASI 0.3 release candidates (`@0.3.0-rc-*`, imported beside 0.3.0 by spin-sdk 5) are not in
 /// this list: Wasmtime resolves them to the 0.3.0 host types, which the component declares as
 /// distinct, so such components cannot be linked yet.
-const PENDING_INTERFACES: [&str; 4] = ["fermyon:spin/", "spin:", "wasi:keyvalue/", "wasi:config/"];
+const PENDING_INTERFACES: [&str; 2] = ["fermyon:spin/", "spin:"];
+
+/// The placeholder behind every resource of a pending interface.
+struct PendingResource;
 
 fn is_pending(import: &str) -> bool {
     PENDING_INTERFACES
@@ -369,6 +373,32 @@ fn link_pending_imports(
         imports.join(", ")
     );
     let mut linker = linker.clone();
-    linker.define_unknown_imports_as_traps(component)?;
+    // Stub each pending instance by hand: every function traps with its name, every resource is
+    // a placeholder type (no function can ever create one).
+    for (name, item) in component.component_type().imports(engine) {
+        if !imports.iter().any(|i| i == name) {
+            continue;
+        }
+        let ComponentItem::ComponentInstance(instance) = item.ty else {
+            continue;
+        };
+        let mut stub = linker.instance(name)?;
+        for (export, export_item) in instance.exports(engine) {
+            match export_item.ty {
+                ComponentItem::Resource(_) => {
+                    stub.resource(export, ResourceType::host::<PendingResource>(), |_, _| {
+                        Ok(())
+                    })?;
+                }
+                ComponentItem::ComponentFunc(_) => {
+                    let what = format!("{name}#{export}");
+                    stub.func_new(export, move |_, _, _, _| {
+                        wasmtime::bail!("`{what}` is not implemented by Boson yet")
+                    })?;
+                }
+                _ => {}
+            }
+        }
+    }
     Ok(linker)
 }

@@ -13,6 +13,8 @@ fn hello_in_every_language() {
         ("rust", "hello", "Rust"),
         // The oldest wasi:http 0.2 (its imports are 0.2.0 too).
         ("c", "hello-0.2.0", "C (wasi:http 0.2.0)"),
+        // The Spin Python SDK 3.x: imports every fermyon:spin interface.
+        ("python", "spin3-hello", "the Spin Python SDK"),
     ] {
         let boson = Boson::start(&guest(lang, name), &[]);
         let r = boson.get("/");

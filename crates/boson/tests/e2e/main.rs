@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod capabilities;
 mod guests;
 mod routing;
 mod sandbox;

@@ -1,0 +1,344 @@
+//! Key-value and variables, through real guests (Spin Python SDK and C), against embedded SQLite
+//! and the real Redis on this machine.
+
+use std::time::Duration;
+
+use crate::harness::*;
+
+/// A per-test prefix so tests sharing a Redis database never see each other's keys.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+fn kv_manifest(wasm: &std::path::Path) -> String {
+    format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "kv"
+[variables]
+greeting = {{ default = "hello" }}
+token = {{ required = true, secret = true }}
+unused = {{ default = "x" }}
+[[trigger.http]]
+route = "/..."
+component = "guest"
+[component.guest]
+source = "{}"
+key_value_stores = ["default", "cache"]
+variables = {{ message = "{{{{ greeting }}}}, world", token = "{{{{ token }}}}" }}
+"#,
+        wasm.display()
+    )
+}
+
+const REDIS_CACHE: &str =
+    "[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/14\"\n";
+
+fn start_kv_app(lang: &str, runtime_config: &str) -> (AppDir, Boson) {
+    let app = AppDir::new(&kv_manifest(&guest(lang, "kv")));
+    app.write("runtime-config.toml", runtime_config);
+    let rc = app.path().join("runtime-config.toml");
+    let boson = Boson::start(
+        app.path(),
+        &[
+            "--runtime-config-file",
+            rc.to_str().unwrap(),
+            "--variable",
+            "token=s3cr3t-value",
+        ],
+    );
+    (app, boson)
+}
+
+/// Every function of the key-value interface, on one label.
+fn exercise_store(boson: &Boson, label: &str, lang: &str) {
+    let key = unique("k");
+    let put = |k: &str, v: &str| {
+        request(
+            boson.addr,
+            "PUT",
+            &format!("/kv/{label}/set/{k}"),
+            &[],
+            v.as_bytes(),
+        )
+    };
+    assert_eq!(
+        boson.get(&format!("/kv/{label}/get/{key}")).status,
+        404,
+        "{lang} {label}"
+    );
+    assert_eq!(
+        boson.get(&format!("/kv/{label}/exists/{key}")).text(),
+        "false",
+        "{lang} {label}"
+    );
+    assert_eq!(put(&key, "first value").status, 200, "{lang} {label}");
+    let r = boson.get(&format!("/kv/{label}/get/{key}"));
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "first value"),
+        "{lang} {label}"
+    );
+    assert_eq!(put(&key, "second").status, 200);
+    assert_eq!(
+        boson.get(&format!("/kv/{label}/get/{key}")).text(),
+        "second",
+        "{lang} {label}"
+    );
+    assert_eq!(
+        boson.get(&format!("/kv/{label}/exists/{key}")).text(),
+        "true",
+        "{lang} {label}"
+    );
+    let keys = boson.get(&format!("/kv/{label}/keys")).json();
+    assert!(
+        keys.as_array().unwrap().iter().any(|k| k == key.as_str()),
+        "{lang} {label}: {keys}"
+    );
+    let r = request(
+        boson.addr,
+        "DELETE",
+        &format!("/kv/{label}/delete/{key}"),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{lang} {label}");
+    assert_eq!(
+        boson.get(&format!("/kv/{label}/get/{key}")).status,
+        404,
+        "{lang} {label}"
+    );
+}
+
+fn key_value_and_variables(lang: &str) {
+    let (_app, boson) = start_kv_app(lang, REDIS_CACHE);
+    exercise_store(&boson, "default", lang);
+    exercise_store(&boson, "cache", lang);
+
+    // Labels not granted are denied, whether or not a backend exists.
+    let r = boson.get("/kv/secret-store/get/x");
+    assert_eq!(
+        (r.status, r.text().trim()),
+        (403, "access-denied"),
+        "{lang}"
+    );
+
+    // Variables: the component's own, rendered from the app's.
+    assert_eq!(boson.get("/var/message").text(), "hello, world", "{lang}");
+    assert_eq!(boson.get("/var/token").text(), "s3cr3t-value", "{lang}");
+    let r = boson.get("/var/unused");
+    assert_eq!(
+        (r.status, r.text().trim()),
+        (404, "undefined"),
+        "{lang}: app variables not listed by the component stay hidden"
+    );
+    assert_eq!(boson.get("/var/Not-A-Name").status, 400, "{lang}");
+    assert!(
+        !boson.stderr().contains("s3cr3t-value"),
+        "{lang}: a secret reached the log"
+    );
+}
+
+#[test]
+fn python_spin_sdk_key_value_and_variables() {
+    key_value_and_variables("python");
+}
+
+#[test]
+fn c_key_value_and_variables() {
+    key_value_and_variables("c");
+}
+
+#[test]
+fn c_wasi_keyvalue_atomics_batch_and_config() {
+    let (_app, boson) = start_kv_app("c", REDIS_CACHE);
+    assert_eq!(boson.get("/config/message").text(), "hello, world");
+    assert_eq!(boson.get("/config/nope").status, 404);
+    let all = boson.get("/config-all").json();
+    assert_eq!(all["message"], "hello, world");
+
+    for label in ["default", "cache"] {
+        let k = unique("counter");
+        let r = request(
+            boson.addr,
+            "POST",
+            &format!("/atomic/{label}/incr/{k}?by=5"),
+            &[],
+            b"",
+        );
+        assert_eq!((r.status, r.text().trim()), (200, "5"), "{label}");
+        let r = request(
+            boson.addr,
+            "POST",
+            &format!("/atomic/{label}/incr/{k}?by=-2"),
+            &[],
+            b"",
+        );
+        assert_eq!(r.text().trim(), "3", "{label}");
+
+        let (a, b) = (unique("a"), unique("b"));
+        let body = format!("{a}=1&{b}=2");
+        assert_eq!(
+            request(
+                boson.addr,
+                "PUT",
+                &format!("/batch/{label}"),
+                &[],
+                body.as_bytes()
+            )
+            .status,
+            200
+        );
+        let got = boson
+            .get(&format!(
+                "/batch/{label}?keys={a},{b},{}",
+                unique("missing")
+            ))
+            .json();
+        assert_eq!(
+            (got[&a].as_str(), got[&b].as_str()),
+            (Some("1"), Some("2")),
+            "{label}: {got}"
+        );
+        assert_eq!(got.as_object().unwrap().len(), 2, "{label}: {got}");
+        let r = request(
+            boson.addr,
+            "DELETE",
+            &format!("/batch/{label}?keys={a},{b}"),
+            &[],
+            b"",
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            boson.get(&format!("/kv/{label}/exists/{a}")).text(),
+            "false"
+        );
+    }
+    let r = request(boson.addr, "POST", "/atomic/not-granted/incr/x", &[], b"");
+    assert_eq!((r.status, r.text().trim()), (403, "access-denied"));
+}
+
+#[test]
+fn the_same_guest_runs_on_sqlite_and_redis_by_runtime_config_alone() {
+    for config in [
+        "[key_value_store.cache]\ntype = \"spin\"\npath = \"cache.db\"\n".to_string(),
+        format!(
+            "{REDIS_CACHE}[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/13\"\n"
+        ),
+    ] {
+        let (_app, boson) = start_kv_app("python", &config);
+        exercise_store(&boson, "default", "python");
+        exercise_store(&boson, "cache", "python");
+    }
+}
+
+#[test]
+fn concurrent_increments_are_exact() {
+    for label in ["default", "cache"] {
+        let (_app, boson) = start_kv_app("c", REDIS_CACHE);
+        let key = unique("hits");
+        let addr = boson.addr;
+        let threads: Vec<_> = (0..200)
+            .map(|_| {
+                let path = format!("/atomic/{label}/incr/{key}");
+                std::thread::spawn(move || request(addr, "POST", &path, &[], b"").status)
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 200, "{label}");
+        }
+        assert_eq!(
+            boson.get(&format!("/kv/{label}/get/{key}")).text(),
+            "200",
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn start_fails_for_missing_backends_and_required_variables() {
+    let app = AppDir::new(&kv_manifest(&guest("c", "kv")));
+    let err = start_failure(app.path(), &["--variable", "token=x"]);
+    assert!(
+        err.contains("`cache`")
+            && err.contains("`guest`")
+            && err.contains("[key_value_store.cache]"),
+        "{err}"
+    );
+
+    app.write("runtime-config.toml", REDIS_CACHE);
+    let rc = app.path().join("runtime-config.toml");
+    let err = start_failure(app.path(), &["--runtime-config-file", rc.to_str().unwrap()]);
+    assert!(
+        err.contains("`token` is required") && err.contains("BOSON_VARIABLE_TOKEN"),
+        "{err}"
+    );
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    for round in 0..3 {
+        let app = AppDir::new(&kv_manifest(&guest("c", "kv")));
+        app.write("runtime-config.toml", REDIS_CACHE);
+        let rc = app.path().join("runtime-config.toml");
+        let args = [
+            "--runtime-config-file",
+            rc.to_str().unwrap(),
+            "--variable",
+            "token=x",
+        ];
+        let boson = Boson::start(app.path(), &args);
+        let addr = boson.addr;
+        let writer = std::thread::spawn(move || {
+            let mut acknowledged = Vec::new();
+            for i in 0..100_000 {
+                let key = format!("key-{i}");
+                let value = format!("value-{i}-{}", "x".repeat(i % 64));
+                match std::panic::catch_unwind(|| {
+                    request(
+                        addr,
+                        "PUT",
+                        &format!("/kv/default/set/{key}"),
+                        &[],
+                        value.as_bytes(),
+                    )
+                }) {
+                    Ok(r) if r.status == 200 => acknowledged.push((key, value)),
+                    _ => break,
+                }
+            }
+            acknowledged
+        });
+        // Kill at a moment that varies by round, while writes are in flight.
+        std::thread::sleep(Duration::from_millis(300 + 170 * round));
+        boson.signal(9);
+        let acknowledged = writer.join().unwrap();
+        drop(boson);
+        assert!(
+            !acknowledged.is_empty(),
+            "round {round}: no write was acknowledged"
+        );
+
+        let db = app.path().join(".boson/key_value/default.db");
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "round {round}");
+        drop(conn);
+
+        let boson = Boson::start(app.path(), &args);
+        for (key, value) in &acknowledged {
+            let r = boson.get(&format!("/kv/default/get/{key}"));
+            assert_eq!(
+                (r.status, r.text()),
+                (200, value.clone()),
+                "round {round}: {key} lost"
+            );
+        }
+    }
+}
