@@ -45,6 +45,8 @@ pub struct ResolvedComponent {
     pub limits: crate::limits::Limits,
     /// Key-value store labels the component may open.
     pub key_value_stores: Vec<String>,
+    /// SQLite database labels the component may open.
+    pub sqlite_databases: Vec<String>,
     /// The component's variables (its `variables` templates, rendered), by name.
     pub variables: Arc<BTreeMap<String, VariableValue>>,
 }
@@ -161,6 +163,7 @@ fn resolve_wasm(path: &Path, options: &ResolveOptions) -> anyhow::Result<Resolve
         allowed_hosts: Arc::new(AllowedHosts::default()),
         limits: options.limits.for_component(&id),
         key_value_stores: Vec::new(),
+        sqlite_databases: Vec::new(),
         variables: Arc::default(),
     };
     Ok(ResolvedApp {
@@ -295,12 +298,19 @@ async fn resolve_component(
             );
         }
     }
-    if let Some(s) = c.sqlite_databases.first() {
-        return Err(unsupported(
-            s.line,
-            "sqlite_databases",
-            "SQLite is coming with host capabilities",
-        ));
+    for s in &c.sqlite_databases {
+        let configured = options
+            .runtime_config
+            .as_ref()
+            .is_some_and(|rc| rc.sqlite_database.contains_key(&s.value));
+        if s.value != "default" && !configured {
+            bail!(
+                "{file}:{}: component `{id}` lists SQLite database `{}`, but no backend defines it — add [sqlite_database.{}] to the runtime config (--runtime-config-file), or use `default`",
+                s.line,
+                s.value,
+                s.value
+            );
+        }
     }
     if let Some(s) = c.ai_models.first() {
         return Err(unsupported(
@@ -379,6 +389,7 @@ async fn resolve_component(
         allowed_hosts: Arc::new(allowed_hosts),
         limits: options.limits.for_component(id),
         key_value_stores: c.key_value_stores.iter().map(|s| s.value.clone()).collect(),
+        sqlite_databases: c.sqlite_databases.iter().map(|s| s.value.clone()).collect(),
         variables: Arc::new(render_component_variables(&templates, app_variables)?),
     })
 }

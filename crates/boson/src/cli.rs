@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{AppLocation, ResolveOptions, resolve};
 use crate::http::{HttpTrigger, ServerOptions};
 use crate::limits::{Limits, LimitsConfig, parse_duration, parse_size};
-use crate::runtime::{EngineOptions, Follow, Runtime};
+use crate::runtime::{Backends, EngineOptions, Follow, Runtime};
 use crate::runtime_config::RuntimeConfig;
 
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (wasmtime 48.0.8)");
@@ -57,6 +57,13 @@ pub struct UpArgs {
     /// `[[variables_provider]]`, and `[limits]` / `[limits.component.<id>]`.
     #[arg(long, value_name = "FILE")]
     pub runtime_config_file: Option<PathBuf>,
+    /// Seed the `default` key-value store before serving. Repeatable.
+    #[arg(long = "key-value", value_name = "KEY=VALUE")]
+    pub key_values: Vec<String>,
+    /// Run SQL on the `default` SQLite database before serving: a statement, or `@file.sql`.
+    /// Repeatable; runs in order.
+    #[arg(long = "sqlite", value_name = "SQL|@FILE")]
+    pub sqlite: Vec<String>,
     /// Set an application variable (highest priority). Repeatable.
     #[arg(long = "variable", value_name = "NAME=VALUE")]
     pub variables: Vec<String>,
@@ -191,18 +198,13 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         max_memory,
         cache_dir: (!args.disable_cache).then_some(cache_dir),
     };
-    let stores = crate::capability::key_value::open_stores(
-        app.components
-            .values()
-            .flat_map(|c| c.key_value_stores.iter().cloned()),
-        runtime_config.as_ref(),
-        &app.state_dir,
-    )
-    .await?;
+    let backends = open_backends(&app, runtime_config.as_ref(), &args).await?;
     let runtime = {
         let app = app.clone();
-        tokio::task::spawn_blocking(move || Runtime::load(&app, &engine_options, &follow, &stores))
-            .await??
+        tokio::task::spawn_blocking(move || {
+            Runtime::load(&app, &engine_options, &follow, &backends)
+        })
+        .await??
     };
     let trigger = Arc::new(HttpTrigger::new(&app, Arc::new(runtime))?);
 
@@ -227,6 +229,58 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         grace_period: args.grace_period,
     };
     trigger.serve(listener, options, stop_signal()).await
+}
+
+/// Opens every store and database the components list, then applies `--key-value` and
+/// `--sqlite` to the `default` ones.
+async fn open_backends(
+    app: &crate::app::ResolvedApp,
+    runtime_config: Option<&RuntimeConfig>,
+    args: &UpArgs,
+) -> anyhow::Result<Backends> {
+    let mut kv_labels: Vec<String> = app
+        .components
+        .values()
+        .flat_map(|c| c.key_value_stores.iter().cloned())
+        .collect();
+    let mut db_labels: Vec<String> = app
+        .components
+        .values()
+        .flat_map(|c| c.sqlite_databases.iter().cloned())
+        .collect();
+    // Seeding names the default store/database even if no component lists it yet.
+    if !args.key_values.is_empty() {
+        kv_labels.push("default".into());
+    }
+    if !args.sqlite.is_empty() {
+        db_labels.push("default".into());
+    }
+    let key_value =
+        crate::capability::key_value::open_stores(kv_labels, runtime_config, &app.state_dir)
+            .await?;
+    let sqlite =
+        crate::capability::sqlite::open_databases(db_labels, runtime_config, &app.state_dir)?;
+    for pair in &args.key_values {
+        let (k, v) = pair
+            .split_once('=')
+            .with_context(|| format!("--key-value `{pair}`: write it as key=value"))?;
+        key_value["default"]
+            .set(k, v.as_bytes())
+            .await
+            .with_context(|| format!("--key-value {k}"))?;
+    }
+    for sql in &args.sqlite {
+        let text = match sql.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("--sqlite @{path}: cannot read the file"))?,
+            None => sql.clone(),
+        };
+        sqlite["default"]
+            .execute_batch(&text)
+            .await
+            .with_context(|| format!("--sqlite {sql}"))?;
+    }
+    Ok(Backends { key_value, sqlite })
 }
 
 /// Resolves on the first SIGINT or SIGTERM; a second one exits the process at once.

@@ -19,6 +19,7 @@ use wasmtime_wasi_http::{
 };
 
 use crate::capability::key_value::KeyValue;
+use crate::capability::sqlite::Sqlite;
 use crate::capability::variables::Variables;
 use crate::outbound;
 use crate::runtime::LoadedComponent;
@@ -31,6 +32,7 @@ pub struct HostState {
     outbound: OutboundHooks,
     pub(crate) limits: StoreLimits,
     pub(crate) key_value: KeyValue,
+    pub(crate) sqlite: Sqlite,
     pub(crate) variables: Variables,
 }
 
@@ -86,6 +88,7 @@ impl HostState {
             },
             limits,
             key_value: loaded.key_value.clone(),
+            sqlite: loaded.sqlite.clone(),
             variables: Variables {
                 values: component.variables.clone(),
             },

@@ -16,6 +16,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::app::{ResolvedApp, ResolvedComponent};
 use crate::capability::key_value::KeyValue;
+use crate::capability::sqlite::Sqlite;
 use crate::host::{GuestLogs, HostState};
 
 /// How often the epoch ticks; request deadlines are counted in these ticks.
@@ -41,6 +42,8 @@ pub struct LoadedComponent {
     pub logs: GuestLogs,
     /// The key-value stores this component may open.
     pub key_value: KeyValue,
+    /// The SQLite databases this component may open.
+    pub sqlite: Sqlite,
 }
 
 /// The two handler shapes Boson serves.
@@ -49,6 +52,13 @@ pub enum HandlerPre {
     P2(wasmtime_wasi_http::p2::bindings::ProxyPre<HostState>),
     /// `wasi:http/handler@0.3.x`
     P3(wasmtime_wasi_http::p3::bindings::ServicePre<HostState>),
+}
+
+/// The app's opened backends (stores, databases), shared by every component that lists them.
+#[derive(Clone, Default)]
+pub struct Backends {
+    pub key_value: BTreeMap<String, boson_kv::Store>,
+    pub sqlite: BTreeMap<String, boson_sqlite::Database>,
 }
 
 /// The loaded app.
@@ -129,7 +139,7 @@ impl Runtime {
         app: &ResolvedApp,
         options: &EngineOptions,
         follow: &Follow,
-        stores: &BTreeMap<String, boson_kv::Store>,
+        backends: &Backends,
     ) -> anyhow::Result<Self> {
         let engine = build_engine(options)?;
         let linker = build_linker(&engine)?;
@@ -144,7 +154,22 @@ impl Runtime {
             let granted = spec
                 .key_value_stores
                 .iter()
-                .filter_map(|label| stores.get(label).map(|s| (label.clone(), s.clone())))
+                .filter_map(|label| {
+                    backends
+                        .key_value
+                        .get(label)
+                        .map(|s| (label.clone(), s.clone()))
+                })
+                .collect();
+            let databases = spec
+                .sqlite_databases
+                .iter()
+                .filter_map(|label| {
+                    backends
+                        .sqlite
+                        .get(label)
+                        .map(|d| (label.clone(), d.clone()))
+                })
                 .collect();
             components.insert(
                 id.clone(),
@@ -154,6 +179,9 @@ impl Runtime {
                     logs,
                     key_value: KeyValue {
                         granted: Arc::new(granted),
+                    },
+                    sqlite: Sqlite {
+                        granted: Arc::new(databases),
                     },
                 }),
             );

@@ -342,3 +342,125 @@ fn acknowledged_writes_survive_sigkill() {
         }
     }
 }
+
+fn sql(boson: &Boson, label: &str, statement: &str, params: serde_json::Value) -> Response {
+    let body = serde_json::json!({ "statement": statement, "params": params }).to_string();
+    request(
+        boson.addr,
+        "POST",
+        &format!("/sql/{label}"),
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
+fn sqlite_round_trip(lang: &str) {
+    let app = AppDir::new(&kv_manifest(&guest(lang, "kv")).replace(
+        "key_value_stores = [\"default\", \"cache\"]",
+        "key_value_stores = [\"default\", \"cache\"]\nsqlite_databases = [\"default\", \"reports\"]",
+    ));
+    app.write(
+        "runtime-config.toml",
+        &format!(
+            "{REDIS_CACHE}[sqlite_database.reports]\ntype = \"spin\"\npath = \"data/reports.db\"\n"
+        ),
+    );
+    app.write(
+        "seed.sql",
+        "CREATE TABLE seeded (name TEXT); INSERT INTO seeded VALUES ('from-file');",
+    );
+    let rc = app.path().join("runtime-config.toml");
+    let seed = format!("@{}", app.path().join("seed.sql").display());
+    let boson = Boson::start(
+        app.path(),
+        &[
+            "--runtime-config-file",
+            rc.to_str().unwrap(),
+            "--variable",
+            "token=x",
+            "--sqlite",
+            "CREATE TABLE IF NOT EXISTS greetings (word TEXT)",
+            "--sqlite",
+            &seed,
+            "--key-value",
+            "seeded-key=seeded value",
+        ],
+    );
+    assert_eq!(
+        boson.get("/kv/default/get/seeded-key").text(),
+        "seeded value",
+        "{lang}"
+    );
+    let r = sql(
+        &boson,
+        "default",
+        "SELECT name FROM seeded",
+        serde_json::json!([]),
+    );
+    assert_eq!(
+        r.json()["rows"],
+        serde_json::json!([[{"text": "from-file"}]]),
+        "{lang}"
+    );
+
+    for label in ["default", "reports"] {
+        let r = sql(
+            &boson,
+            label,
+            "CREATE TABLE IF NOT EXISTS t (i INTEGER, r REAL, s TEXT, b BLOB, n)",
+            serde_json::json!([]),
+        );
+        assert_eq!(r.status, 200, "{lang} {label}: {}", r.text());
+        let params = serde_json::json!([
+            {"integer": -9007199254740993i64}, {"real": 2.5}, {"text": "héllo \"quoted\""}, {"blob": "00ff10"}, {"null": true}
+        ]);
+        let r = sql(
+            &boson,
+            label,
+            "INSERT INTO t VALUES (?, ?, ?, ?, ?)",
+            params.clone(),
+        );
+        assert_eq!(r.status, 200, "{lang} {label}: {}", r.text());
+        let r = sql(
+            &boson,
+            label,
+            "SELECT i, r, s, b, n FROM t",
+            serde_json::json!([]),
+        );
+        let result = r.json();
+        assert_eq!(
+            result["columns"],
+            serde_json::json!(["i", "r", "s", "b", "n"]),
+            "{lang} {label}"
+        );
+        assert_eq!(
+            result["rows"],
+            serde_json::json!([params]),
+            "{lang} {label}"
+        );
+        let r = sql(&boson, label, "SELEC nonsense", serde_json::json!([]));
+        assert_eq!(r.status, 400, "{lang} {label}");
+        assert!(
+            r.text().contains("syntax error"),
+            "{lang} {label}: {}",
+            r.text()
+        );
+    }
+    assert!(app.path().join("data/reports.db").is_file());
+    let r = sql(&boson, "elsewhere", "SELECT 1", serde_json::json!([]));
+    assert_eq!(
+        (r.status, r.text().trim()),
+        (403, "access-denied"),
+        "{lang}"
+    );
+}
+
+#[test]
+fn python_spin_sdk_sqlite() {
+    sqlite_round_trip("python");
+}
+
+#[test]
+fn c_sqlite() {
+    sqlite_round_trip("c");
+}

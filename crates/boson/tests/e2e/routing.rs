@@ -109,12 +109,12 @@ fn bad_manifest_names_file_line_and_field() {
 fn unsupported_features_fail_at_start_with_a_reason() {
     let wasm = guest("c", "hello");
     let app = AppDir::new(&format!(
-        "spin_manifest_version = 2\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"x\"\n[component.x]\nsource = \"{}\"\nsqlite_databases = [\"default\"]\n",
+        "spin_manifest_version = 2\n[application]\nname = \"x\"\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"x\"\n[component.x]\nsource = \"{}\"\nai_models = [\"llama2-chat\"]\n",
         wasm.display()
     ));
     let err = start_failure(app.path(), &[]);
     assert!(
-        err.contains("sqlite_databases") && err.contains("spin.toml:9"),
+        err.contains("ai_models") && err.contains("spin.toml:9"),
         "{err}"
     );
 }
