@@ -1,10 +1,12 @@
-/* Boson test guest (C): Spin key-value stores and variables (fermyon:spin@2.0.0), wasi:keyvalue
- * (store, atomics, batch @0.2.0-draft2) and wasi:config/store, behind one
+/* Boson test guest (C): Spin key-value stores, variables and SQLite (fermyon:spin@2.0.0),
+ * wasi:keyvalue (store, atomics, batch @0.2.0-draft2) and wasi:config/store, behind one
  * wasi:http/incoming-handler@0.2.12. See tests/guests/README.md for the routes.
  *
  * Built against the world `local:guest/kv-app` (= wasi:http/proxy@0.2.12 + Boson's
  * boson:platform/capabilities from crates/boson/wit), componentized with the wasip1 proxy
  * adapter. Path segments and query values are percent-decoded. */
+#include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,24 @@ static void buf_free(buf_t *b) {
     b->len = b->cap = 0;
 }
 
+/* Length of the valid UTF-8 sequence starting at s[i] (a non-ASCII lead byte), or 0 if it is
+ * invalid (truncated, overlong, surrogate, beyond U+10FFFF). */
+static size_t utf8_seq_len(const uint8_t *s, size_t len, size_t i) {
+    uint8_t c = s[i];
+    size_t n = 0;
+    uint32_t cp = 0, min = 0;
+    if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; min = 0x80; }
+    else if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; min = 0x800; }
+    else if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; min = 0x10000; }
+    if (n == 0 || i + n > len) return 0;
+    for (size_t k = 1; k < n; k++) {
+        if ((s[i + k] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i + k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return n;
+}
+
 /* Appends `s` as a JSON string literal (with quotes). Invalid UTF-8 becomes U+FFFD. */
 static void buf_json_string(buf_t *b, const uint8_t *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
@@ -67,19 +87,8 @@ static void buf_json_string(buf_t *b, const uint8_t *s, size_t len) {
             buf_append(b, &c, 1);
             i++;
         } else {
-            /* validate one UTF-8 sequence */
-            size_t n = 0;
-            uint32_t cp = 0, min = 0;
-            if ((c & 0xe0) == 0xc0) { n = 2; cp = c & 0x1f; min = 0x80; }
-            else if ((c & 0xf0) == 0xe0) { n = 3; cp = c & 0x0f; min = 0x800; }
-            else if ((c & 0xf8) == 0xf0) { n = 4; cp = c & 0x07; min = 0x10000; }
-            int ok = n != 0 && i + n <= len;
-            for (size_t k = 1; ok && k < n; k++) {
-                if ((s[i + k] & 0xc0) != 0x80) ok = 0;
-                else cp = (cp << 6) | (s[i + k] & 0x3f);
-            }
-            if (ok && (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))) ok = 0;
-            if (ok) {
+            size_t n = utf8_seq_len(s, len, i);
+            if (n) {
                 buf_append(b, s + i, n);
                 i += n;
             } else {
@@ -553,6 +562,450 @@ static void route_batch(outparam_t out, wasi_http_types_borrow_incoming_request_
     wasi_keyvalue_store_bucket_drop_own(bucket);
 }
 
+/* ------------------------------------------------------------------ JSON parser (request bodies) */
+
+/* A parsed JSON value. Strings hold their decoded UTF-8 bytes (may contain NUL); numbers hold
+ * their source text (NUL-terminated) and whether it is an integer literal (no fraction or
+ * exponent). Objects keep their members in order (keys[i] -> items[i]), duplicates included. */
+typedef enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ } jtype_t;
+
+typedef struct jval {
+    jtype_t type;
+    int boolean, is_int;
+    buf_t str;           /* J_STR: the bytes; J_NUM: the literal, NUL-terminated */
+    struct jval *items;  /* J_ARR, J_OBJ */
+    buf_t *keys;         /* J_OBJ */
+    size_t count;
+} jval_t;
+
+#define JSON_MAX_DEPTH 64
+
+typedef struct {
+    const uint8_t *p, *end;
+    int depth;
+} jparser_t;
+
+static void json_free(jval_t *v) {
+    buf_free(&v->str);
+    for (size_t i = 0; i < v->count; i++) {
+        json_free(&v->items[i]);
+        if (v->keys) buf_free(&v->keys[i]);
+    }
+    free(v->items);
+    free(v->keys);
+    memset(v, 0, sizeof *v);
+}
+
+static void json_ws(jparser_t *j) {
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+static int json_lit(jparser_t *j, const char *lit) {
+    size_t n = strlen(lit);
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0) return -1;
+    j->p += n;
+    return 0;
+}
+
+static int json_hex4(jparser_t *j, uint32_t *out) {
+    if (j->end - j->p < 4) return -1;
+    uint32_t v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval((char)j->p[k]);
+        if (h < 0) return -1;
+        v = v * 16 + (uint32_t)h;
+    }
+    j->p += 4;
+    *out = v;
+    return 0;
+}
+
+static void buf_utf8(buf_t *b, uint32_t cp) {
+    uint8_t u[4];
+    size_t n;
+    if (cp < 0x80) { u[0] = (uint8_t)cp; n = 1; }
+    else if (cp < 0x800) { u[0] = 0xc0 | (cp >> 6); u[1] = 0x80 | (cp & 0x3f); n = 2; }
+    else if (cp < 0x10000) { u[0] = 0xe0 | (cp >> 12); u[1] = 0x80 | ((cp >> 6) & 0x3f); u[2] = 0x80 | (cp & 0x3f); n = 3; }
+    else { u[0] = 0xf0 | (cp >> 18); u[1] = 0x80 | ((cp >> 12) & 0x3f); u[2] = 0x80 | ((cp >> 6) & 0x3f); u[3] = 0x80 | (cp & 0x3f); n = 4; }
+    buf_append(b, u, n);
+}
+
+/* Parses a string literal (at '"') into `out` as UTF-8. Rejects invalid UTF-8, raw control
+ * characters and lone surrogate escapes. */
+static int json_string(jparser_t *j, buf_t *out) {
+    if (j->p >= j->end || *j->p != '"') return -1;
+    j->p++;
+    for (;;) {
+        if (j->p >= j->end) return -1;
+        uint8_t c = *j->p;
+        if (c == '"') {
+            j->p++;
+            return 0;
+        }
+        if (c < 0x20) return -1;
+        if (c >= 0x80) {
+            size_t n = utf8_seq_len(j->p, (size_t)(j->end - j->p), 0);
+            if (!n) return -1;
+            buf_append(out, j->p, n);
+            j->p += n;
+            continue;
+        }
+        j->p++;
+        if (c != '\\') {
+            buf_append(out, &c, 1);
+            continue;
+        }
+        if (j->p >= j->end) return -1;
+        c = *j->p++;
+        const char *simple = strchr("\"\\/bfnrt", c);
+        if (c && simple) {
+            static const char decoded[] = "\"\\/\b\f\n\r\t";
+            buf_append(out, &decoded[simple - "\"\\/bfnrt"], 1);
+            continue;
+        }
+        if (c != 'u') return -1;
+        uint32_t cp, lo;
+        if (json_hex4(j, &cp)) return -1;
+        if (cp >= 0xdc00 && cp <= 0xdfff) return -1;
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+            if (json_lit(j, "\\u") || json_hex4(j, &lo) || lo < 0xdc00 || lo > 0xdfff) return -1;
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        }
+        buf_utf8(out, cp);
+    }
+}
+
+static int json_digits(jparser_t *j) {
+    const uint8_t *start = j->p;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+    return j->p > start ? 0 : -1;
+}
+
+static int json_number(jparser_t *j, jval_t *v) {
+    const uint8_t *start = j->p;
+    v->type = J_NUM;
+    v->is_int = 1;
+    if (j->p < j->end && *j->p == '-') j->p++;
+    if (j->p < j->end && *j->p == '0') j->p++;
+    else if (json_digits(j)) return -1;
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        v->is_int = 0;
+        if (json_digits(j)) return -1;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        v->is_int = 0;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-')) j->p++;
+        if (json_digits(j)) return -1;
+    }
+    buf_append(&v->str, start, (size_t)(j->p - start));
+    buf_append(&v->str, "", 1);
+    return 0;
+}
+
+/* Parses one value into `v` (zeroed by the caller). On error `v` stays freeable. */
+static int json_value(jparser_t *j, jval_t *v) {
+    json_ws(j);
+    if (j->p >= j->end) return -1;
+    switch (*j->p) {
+    case 'n': v->type = J_NULL; return json_lit(j, "null");
+    case 't': v->type = J_BOOL; v->boolean = 1; return json_lit(j, "true");
+    case 'f': v->type = J_BOOL; return json_lit(j, "false");
+    case '"': v->type = J_STR; return json_string(j, &v->str);
+    case '[':
+    case '{': {
+        int is_obj = *j->p == '{';
+        char close = is_obj ? '}' : ']';
+        v->type = is_obj ? J_OBJ : J_ARR;
+        if (++j->depth > JSON_MAX_DEPTH) return -1;
+        j->p++;
+        json_ws(j);
+        if (j->p < j->end && *j->p == close) {
+            j->p++;
+            j->depth--;
+            return 0;
+        }
+        size_t cap = 0;
+        for (;;) {
+            if (v->count == cap) {
+                cap = cap ? cap * 2 : 4;
+                jval_t *items = realloc(v->items, cap * sizeof *items);
+                if (!items) __builtin_trap();
+                v->items = items;
+                if (is_obj) {
+                    buf_t *keys = realloc(v->keys, cap * sizeof *keys);
+                    if (!keys) __builtin_trap();
+                    v->keys = keys;
+                }
+            }
+            jval_t *item = &v->items[v->count];
+            memset(item, 0, sizeof *item);
+            if (is_obj) memset(&v->keys[v->count], 0, sizeof v->keys[0]);
+            v->count++;
+            if (is_obj) {
+                json_ws(j);
+                if (json_string(j, &v->keys[v->count - 1])) return -1;
+                json_ws(j);
+                if (j->p >= j->end || *j->p != ':') return -1;
+                j->p++;
+            }
+            if (json_value(j, item)) return -1;
+            json_ws(j);
+            if (j->p >= j->end) return -1;
+            if (*j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (*j->p != close) return -1;
+            j->p++;
+            j->depth--;
+            return 0;
+        }
+    }
+    default:
+        if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) return json_number(j, v);
+        return -1;
+    }
+}
+
+/* Parses a whole document (nothing but whitespace after the value). */
+static int json_parse(const uint8_t *text, size_t len, jval_t *v) {
+    jparser_t j = {text, text + len, 0};
+    memset(v, 0, sizeof *v);
+    if (json_value(&j, v)) return -1;
+    json_ws(&j);
+    return j.p == j.end ? 0 : -1;
+}
+
+static int buf_eq(const buf_t *b, const char *s) {
+    size_t n = strlen(s);
+    return b->len == n && (n == 0 || memcmp(b->ptr, s, n) == 0);
+}
+
+/* The value of member `key` of object `v` (the last one if repeated), or NULL. */
+static jval_t *json_get(jval_t *v, const char *key) {
+    if (v->type != J_OBJ) return NULL;
+    for (size_t i = v->count; i-- > 0;)
+        if (buf_eq(&v->keys[i], key)) return &v->items[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ fermyon:spin/sqlite */
+
+/* Decodes one tagged parameter ({"integer": 5}, {"real": 1.5}, {"text": "x"}, {"blob": "<hex>"},
+ * {"null": true}; a real may also be "inf", "-inf" or "nan") into `out`, which borrows from `p`.
+ * Returns 0 or -1. */
+static int sql_param(jval_t *p, fermyon_spin_sqlite_value_t *out) {
+    if (p->type != J_OBJ || p->count == 0) return -1;
+    buf_t *tag = &p->keys[p->count - 1];
+    for (size_t i = 0; i + 1 < p->count; i++) /* exactly one distinct key */
+        if (p->keys[i].len != tag->len || memcmp(p->keys[i].ptr, tag->ptr, tag->len) != 0) return -1;
+    jval_t *v = &p->items[p->count - 1];
+    memset(out, 0, sizeof *out);
+    if (buf_eq(tag, "integer") && v->type == J_NUM && v->is_int) {
+        errno = 0;
+        char *end;
+        long long n = strtoll((const char *)v->str.ptr, &end, 10);
+        if (errno == ERANGE || *end != 0) return -1;
+        out->tag = FERMYON_SPIN_SQLITE_VALUE_INTEGER;
+        out->val.integer = n;
+        return 0;
+    }
+    if (buf_eq(tag, "real") && (v->type == J_NUM || v->type == J_STR)) {
+        out->tag = FERMYON_SPIN_SQLITE_VALUE_REAL;
+        if (v->type == J_NUM) out->val.real = strtod((const char *)v->str.ptr, NULL); /* 1e999 -> inf */
+        else if (buf_eq(&v->str, "inf")) out->val.real = INFINITY;
+        else if (buf_eq(&v->str, "-inf")) out->val.real = -INFINITY;
+        else if (buf_eq(&v->str, "nan")) out->val.real = NAN;
+        else return -1;
+        return 0;
+    }
+    if (buf_eq(tag, "text") && v->type == J_STR) {
+        out->tag = FERMYON_SPIN_SQLITE_VALUE_TEXT;
+        out->val.text.ptr = v->str.ptr;
+        out->val.text.len = v->str.len;
+        return 0;
+    }
+    if (buf_eq(tag, "blob") && v->type == J_STR && v->str.len % 2 == 0) {
+        /* decode in place: the hex text is not needed afterwards */
+        uint8_t *s = v->str.ptr;
+        for (size_t i = 0; i < v->str.len; i += 2) {
+            int hi = hexval((char)s[i]), lo = hexval((char)s[i + 1]);
+            if (hi < 0 || lo < 0) return -1;
+            s[i / 2] = (uint8_t)(hi * 16 + lo);
+        }
+        v->str.len /= 2;
+        out->tag = FERMYON_SPIN_SQLITE_VALUE_BLOB;
+        out->val.blob.ptr = s;
+        out->val.blob.len = v->str.len;
+        return 0;
+    }
+    if (buf_eq(tag, "null") && v->type == J_BOOL && v->boolean) {
+        out->tag = FERMYON_SPIN_SQLITE_VALUE_NULL;
+        return 0;
+    }
+    return -1;
+}
+
+/* A double as JSON, written like Python's repr(): the fewest significant digits that read back
+ * as the same value; positional with at least one decimal when the exponent is in [-4, 16)
+ * (100.0, 0.0001), else exponential (1e+16, 1.5e-05). Non-finite: the JSON strings "inf",
+ * "-inf", "nan". */
+static void buf_json_real(buf_t *b, double r) {
+    char text[400];
+    if (isnan(r)) { buf_puts(b, "\"nan\""); return; }
+    if (isinf(r)) { buf_puts(b, r > 0 ? "\"inf\"" : "\"-inf\""); return; }
+    int digits = 1;
+    for (; digits < 17; digits++) {
+        snprintf(text, sizeof text, "%.*e", digits - 1, r);
+        if (strtod(text, NULL) == r) break;
+    }
+    snprintf(text, sizeof text, "%.*e", digits - 1, r);
+    int exp = atoi(strchr(text, 'e') + 1);
+    if (exp >= -4 && exp < 16) {
+        int decimals = digits - 1 - exp;
+        snprintf(text, sizeof text, "%.*f", decimals > 0 ? decimals : 0, r);
+        if (decimals <= 0) strcat(text, ".0");
+    }
+    buf_puts(b, text);
+}
+
+static void buf_json_sql_value(buf_t *b, const fermyon_spin_sqlite_value_t *v) {
+    static const char hex[] = "0123456789abcdef";
+    char text[48];
+    switch (v->tag) {
+    case FERMYON_SPIN_SQLITE_VALUE_INTEGER:
+        snprintf(text, sizeof text, "{\"integer\":%lld}", (long long)v->val.integer);
+        buf_puts(b, text);
+        break;
+    case FERMYON_SPIN_SQLITE_VALUE_REAL:
+        buf_puts(b, "{\"real\":");
+        buf_json_real(b, v->val.real);
+        buf_puts(b, "}");
+        break;
+    case FERMYON_SPIN_SQLITE_VALUE_TEXT:
+        buf_puts(b, "{\"text\":");
+        buf_json_string(b, v->val.text.ptr, v->val.text.len);
+        buf_puts(b, "}");
+        break;
+    case FERMYON_SPIN_SQLITE_VALUE_BLOB:
+        buf_puts(b, "{\"blob\":\"");
+        for (size_t i = 0; i < v->val.blob.len; i++) {
+            char h[2] = {hex[v->val.blob.ptr[i] >> 4], hex[v->val.blob.ptr[i] & 15]};
+            buf_append(b, h, 2);
+        }
+        buf_puts(b, "\"}");
+        break;
+    default:
+        buf_puts(b, "{\"null\":true}");
+        break;
+    }
+}
+
+/* Frees a query result. wit-bindgen 0.63's generated free functions skip the bytes of a
+ * `blob(list<u8>)` case, so those are freed here first (and the case emptied, so that a
+ * generator that does free them would not free twice). */
+static void sql_result_free(fermyon_spin_sqlite_query_result_t *result) {
+    for (size_t i = 0; i < result->rows.len; i++) {
+        fermyon_spin_sqlite_list_value_t *values = &result->rows.ptr[i].values;
+        for (size_t k = 0; k < values->len; k++) {
+            if (values->ptr[k].tag == FERMYON_SPIN_SQLITE_VALUE_BLOB) {
+                kv_app_list_u8_free(&values->ptr[k].val.blob);
+                values->ptr[k].tag = FERMYON_SPIN_SQLITE_VALUE_NULL;
+            }
+        }
+    }
+    fermyon_spin_sqlite_query_result_free(result);
+}
+
+static void sql_error(outparam_t out, fermyon_spin_sqlite_error_t *err) {
+    buf_t b = {0};
+    switch (err->tag) {
+    case FERMYON_SPIN_SQLITE_ERROR_ACCESS_DENIED: respond_text(out, 403, "access-denied"); break;
+    case FERMYON_SPIN_SQLITE_ERROR_NO_SUCH_DATABASE: respond_text(out, 404, "no-such-database"); break;
+    case FERMYON_SPIN_SQLITE_ERROR_INVALID_CONNECTION: respond_text(out, 400, "error: invalid-connection"); break;
+    case FERMYON_SPIN_SQLITE_ERROR_DATABASE_FULL: respond_text(out, 400, "error: database-full"); break;
+    case FERMYON_SPIN_SQLITE_ERROR_IO:
+        buf_puts(&b, "error: io: ");
+        buf_append(&b, err->val.io.ptr, err->val.io.len);
+        respond_buf(out, 400, "text/plain", &b);
+        break;
+    default: respond_text(out, 400, "error: unknown sqlite error"); break;
+    }
+    fermyon_spin_sqlite_error_free(err);
+}
+
+/* POST /sql/<label> with {"statement": "...", "params": [...]} */
+static void route_sql(outparam_t out, wasi_http_types_borrow_incoming_request_t req, char **seg, size_t nseg) {
+    if (nseg != 2) {
+        respond_text(out, 404, "not-found");
+        return;
+    }
+    buf_t body = {0};
+    if (read_request_body(req, &body) != 0) {
+        buf_free(&body);
+        respond_text(out, 500, "error: reading the request body failed");
+        return;
+    }
+    jval_t doc;
+    int ok = json_parse(body.ptr ? body.ptr : (const uint8_t *)"", body.len, &doc) == 0;
+    buf_free(&body);
+    jval_t *statement = ok ? json_get(&doc, "statement") : NULL;
+    jval_t *params = ok ? json_get(&doc, "params") : NULL;
+    ok = ok && statement && statement->type == J_STR && (!params || params->type == J_ARR);
+    fermyon_spin_sqlite_list_value_t values = {NULL, 0};
+    if (ok && params && params->count) {
+        values.ptr = calloc(params->count, sizeof values.ptr[0]);
+        if (!values.ptr) __builtin_trap();
+        for (; ok && values.len < params->count; values.len++)
+            ok = sql_param(&params->items[values.len], &values.ptr[values.len]) == 0;
+    }
+    if (!ok) {
+        free(values.ptr);
+        json_free(&doc);
+        respond_text(out, 400, "bad-request");
+        return;
+    }
+
+    kv_app_string_t label = str_of(seg[1]);
+    kv_app_string_t stmt = {statement->str.ptr, statement->str.len};
+    fermyon_spin_sqlite_own_connection_t conn;
+    fermyon_spin_sqlite_query_result_t result;
+    fermyon_spin_sqlite_error_t err;
+    if (!fermyon_spin_sqlite_static_connection_open(&label, &conn, &err)) {
+        sql_error(out, &err);
+    } else {
+        if (!fermyon_spin_sqlite_method_connection_execute(fermyon_spin_sqlite_borrow_connection(conn), &stmt,
+                                                            &values, &result, &err)) {
+            sql_error(out, &err);
+        } else {
+            buf_t json = {0};
+            buf_puts(&json, "{\"columns\":[");
+            for (size_t i = 0; i < result.columns.len; i++) {
+                if (i) buf_puts(&json, ",");
+                buf_json_string(&json, result.columns.ptr[i].ptr, result.columns.ptr[i].len);
+            }
+            buf_puts(&json, "],\"rows\":[");
+            for (size_t i = 0; i < result.rows.len; i++) {
+                fermyon_spin_sqlite_list_value_t *row = &result.rows.ptr[i].values;
+                buf_puts(&json, i ? ",[" : "[");
+                for (size_t k = 0; k < row->len; k++) {
+                    if (k) buf_puts(&json, ",");
+                    buf_json_sql_value(&json, &row->ptr[k]);
+                }
+                buf_puts(&json, "]");
+            }
+            buf_puts(&json, "]}");
+            sql_result_free(&result);
+            respond_buf(out, 200, "application/json", &json);
+        }
+        fermyon_spin_sqlite_connection_drop_own(conn);
+    }
+    free(values.ptr); /* the values borrow from `doc` */
+    json_free(&doc);
+}
+
 /* ------------------------------------------------------------------ entry point */
 
 void exports_wasi_http_incoming_handler_handle(exports_wasi_http_incoming_handler_own_incoming_request_t request,
@@ -600,6 +1053,7 @@ void exports_wasi_http_incoming_handler_handle(exports_wasi_http_incoming_handle
     else if (strcmp(seg[0], "config-all") == 0 && nseg == 1) route_config_all(response_out);
     else if (strcmp(seg[0], "atomic") == 0) route_atomic(response_out, seg, nseg, query);
     else if (strcmp(seg[0], "batch") == 0) route_batch(response_out, req, method, seg, nseg, query);
+    else if (strcmp(seg[0], "sql") == 0) route_sql(response_out, req, seg, nseg);
     else respond_text(response_out, 404, "not-found");
 
     for (size_t k = 0; k < nseg; k++) free(seg[k]);

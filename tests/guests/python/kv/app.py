@@ -1,16 +1,39 @@
-"""Boson test guest (Python, WASI 0.2, spin-sdk 3.x): Spin key-value stores and variables
-through `spin_sdk.key_value` and `spin_sdk.variables` (fermyon:spin@2.0.0). See
-tests/guests/README.md for the routes.
+"""Boson test guest (Python, WASI 0.2, spin-sdk 3.x): Spin key-value stores, variables and
+SQLite through `spin_sdk.key_value`, `spin_sdk.variables` and `spin_sdk.sqlite`
+(fermyon:spin@2.0.0). See tests/guests/README.md for the routes.
 """
+import importlib
 import json
-from typing import List, Optional
+import math
+import sys
+from typing import Any, List, Optional
 from urllib.parse import unquote
 
-from spin_sdk import http, key_value, variables
-from spin_sdk.http import Request, Response
-from spin_sdk.wit.imports import key_value as kv_wit
-from spin_sdk.wit.imports import variables as var_wit
-from spin_sdk.wit.types import Err
+import spin_sdk.wit.imports
+
+
+def _alias_sqlite_bindings() -> None:
+    """Works around a spin-sdk 3.4.1 packaging bug: `spin_sdk.sqlite` imports
+    `spin_sdk.wit.imports.sqlite`, but the world has two `sqlite` interfaces
+    (fermyon:spin/sqlite@2.0.0, spin:sqlite/sqlite@3.0.0) and the SDK's componentize-py.toml
+    renames only postgres, so componentize-py 0.17.2 generates the 2.0.0 binding as
+    `spin_sdk.wit.imports.fermyon_spin_sqlite`. Register it under the name the SDK expects."""
+    try:
+        importlib.import_module("spin_sdk.wit.imports.sqlite")
+    except ModuleNotFoundError:
+        module = importlib.import_module("spin_sdk.wit.imports.fermyon_spin_sqlite")
+        sys.modules["spin_sdk.wit.imports.sqlite"] = module
+        setattr(spin_sdk.wit.imports, "sqlite", module)
+
+
+_alias_sqlite_bindings()
+
+from spin_sdk import http, key_value, sqlite, variables  # noqa: E402
+from spin_sdk.http import Request, Response  # noqa: E402
+from spin_sdk.wit.imports import key_value as kv_wit  # noqa: E402
+from spin_sdk.wit.imports import sqlite as sql_wit  # noqa: E402
+from spin_sdk.wit.imports import variables as var_wit  # noqa: E402
+from spin_sdk.wit.types import Err  # noqa: E402
 
 
 def text(status: int, body: str) -> Response:
@@ -77,6 +100,112 @@ def route_var(segments: List[str]) -> Response:
         return text(500, f"error: {value!r}")
 
 
+class BadRequest(Exception):
+    pass
+
+
+S64_MIN, S64_MAX = -(1 << 63), (1 << 63) - 1
+HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def sql_param(param: Any) -> sql_wit.Value:
+    """Decodes one tagged JSON parameter ({"integer": 5}, ...) into a sqlite value."""
+    if not isinstance(param, dict) or len(param) != 1:
+        raise BadRequest()
+    tag, v = next(iter(param.items()))
+    if tag == "integer" and isinstance(v, int) and not isinstance(v, bool) and S64_MIN <= v <= S64_MAX:
+        return sql_wit.Value_Integer(v)
+    if tag == "real":
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return sql_wit.Value_Real(float(v))
+        if isinstance(v, str) and v in NON_FINITE:
+            return sql_wit.Value_Real(NON_FINITE[v])
+    if tag == "text" and isinstance(v, str):
+        return sql_wit.Value_Text(utf8_checked(v))
+    if tag == "blob" and isinstance(v, str) and len(v) % 2 == 0 and all(c in HEX_DIGITS for c in v):
+        return sql_wit.Value_Blob(bytes.fromhex(v))
+    if tag == "null" and v is True:
+        return sql_wit.Value_Null()
+    raise BadRequest()
+
+
+def reject_constant(name: str) -> Any:
+    """json.loads calls this for the non-standard NaN, Infinity, -Infinity: not accepted."""
+    raise BadRequest()
+
+
+def utf8_checked(s: str) -> str:
+    """Rejects strings with lone surrogates (JSON allows "\\ud800"; a WIT string may not hold it)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest()
+    return s
+
+
+def sql_value(value: sql_wit.Value) -> Any:
+    """Encodes one sqlite value the tagged JSON way."""
+    if isinstance(value, sql_wit.Value_Integer):
+        return {"integer": value.value}
+    if isinstance(value, sql_wit.Value_Real):
+        r = value.value
+        if math.isnan(r):
+            return {"real": "nan"}
+        if math.isinf(r):
+            return {"real": "inf" if r > 0 else "-inf"}
+        return {"real": r}
+    if isinstance(value, sql_wit.Value_Text):
+        return {"text": value.value}
+    if isinstance(value, sql_wit.Value_Blob):
+        return {"blob": bytes(value.value).hex()}
+    return {"null": True}
+
+
+def sql_error(err: Err) -> Response:
+    value = err.value
+    if isinstance(value, sql_wit.Error_AccessDenied):
+        return text(403, "access-denied")
+    if isinstance(value, sql_wit.Error_NoSuchDatabase):
+        return text(404, "no-such-database")
+    if isinstance(value, sql_wit.Error_InvalidConnection):
+        return text(400, "error: invalid-connection")
+    if isinstance(value, sql_wit.Error_DatabaseFull):
+        return text(400, "error: database-full")
+    if isinstance(value, sql_wit.Error_Io):
+        return text(400, f"error: io: {value.value}")
+    return text(400, f"error: {value!r}")
+
+
+def route_sql(segments: List[str], body: bytes) -> Response:
+    # segments: ["sql", label]
+    if len(segments) != 2:
+        return text(404, "not-found")
+    try:
+        request = json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+        if not isinstance(request, dict) or not isinstance(request.get("statement"), str):
+            raise BadRequest()
+        params = request.get("params", [])
+        if not isinstance(params, list):
+            raise BadRequest()
+        statement = utf8_checked(request["statement"])
+        values = [sql_param(p) for p in params]
+    except (ValueError, RecursionError, BadRequest):
+        # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return text(400, "bad-request")
+    try:
+        with sqlite.open(segments[1]) as conn:
+            result = conn.execute(statement, values)
+    except Err as err:
+        return sql_error(err)
+    out = {
+        "columns": list(result.columns),
+        "rows": [[sql_value(v) for v in row.values] for row in result.rows],
+    }
+    return Response(200, {"content-type": "application/json"},
+                    json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
 class IncomingHandler(http.IncomingHandler):
     def handle_request(self, request: Request) -> Response:
         path = request.uri.split("?", 1)[0]
@@ -86,4 +215,6 @@ class IncomingHandler(http.IncomingHandler):
             return route_kv(request.method, segments, request.body or b"")
         if segments[0] == "var":
             return route_var(segments)
+        if segments[0] == "sql":
+            return route_sql(segments, request.body or b"")
         return text(404, "not-found")
