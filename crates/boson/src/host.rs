@@ -19,6 +19,7 @@ use wasmtime_wasi_http::{
 };
 
 use crate::capability::key_value::KeyValue;
+use crate::capability::redis::RedisConnections;
 use crate::capability::sqlite::Sqlite;
 use crate::capability::variables::Variables;
 use crate::outbound;
@@ -33,6 +34,7 @@ pub struct HostState {
     pub(crate) limits: StoreLimits,
     pub(crate) key_value: KeyValue,
     pub(crate) sqlite: Sqlite,
+    pub(crate) redis: RedisConnections,
     pub(crate) variables: Variables,
 }
 
@@ -89,10 +91,16 @@ impl HostState {
             limits,
             key_value: loaded.key_value.clone(),
             sqlite: loaded.sqlite.clone(),
+            redis: loaded.redis.clone(),
             variables: Variables {
                 values: component.variables.clone(),
             },
         })
+    }
+
+    /// The component's outbound grants.
+    pub fn allowed_hosts(&self) -> Arc<outbound::AllowedHosts> {
+        self.outbound.hosts.clone()
     }
 
     /// The component this instance belongs to (for log lines).

@@ -16,6 +16,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::app::{ResolvedApp, ResolvedComponent};
 use crate::capability::key_value::KeyValue;
+use crate::capability::redis::RedisConnections;
 use crate::capability::sqlite::Sqlite;
 use crate::host::{GuestLogs, HostState};
 
@@ -44,6 +45,8 @@ pub struct LoadedComponent {
     pub key_value: KeyValue,
     /// The SQLite databases this component may open.
     pub sqlite: Sqlite,
+    /// Outbound Redis connections, shared by the component's instances.
+    pub redis: RedisConnections,
 }
 
 /// The two handler shapes Boson serves.
@@ -183,6 +186,7 @@ impl Runtime {
                     sqlite: Sqlite {
                         granted: Arc::new(databases),
                     },
+                    redis: RedisConnections::default(),
                 }),
             );
         }

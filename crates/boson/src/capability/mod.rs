@@ -6,6 +6,7 @@
 //! so that components built with the Spin SDKs link unchanged.
 
 pub mod key_value;
+pub mod redis;
 pub mod sqlite;
 pub mod variables;
 
@@ -23,13 +24,15 @@ pub(crate) mod bindings {
             "wasi:keyvalue/store.bucket": crate::capability::key_value::StoreHandle,
             "wasi:keyvalue/atomics.cas": crate::capability::key_value::CasHandle,
             "fermyon:spin/sqlite.connection": crate::capability::sqlite::ConnectionHandle,
+            "fermyon:spin/redis.connection": crate::capability::redis::ConnectionHandle,
         },
     });
 }
 
 /// Interfaces the capabilities provide, by exact import name (for start-up import checks).
-pub const PROVIDED_INTERFACES: [&str; 7] = [
+pub const PROVIDED_INTERFACES: [&str; 8] = [
     "fermyon:spin/key-value@2.0.0",
+    "fermyon:spin/redis@2.0.0",
     "fermyon:spin/sqlite@2.0.0",
     "fermyon:spin/variables@2.0.0",
     "wasi:keyvalue/store@0.2.0-draft2",

@@ -464,3 +464,157 @@ fn python_spin_sdk_sqlite() {
 fn c_sqlite() {
     sqlite_round_trip("c");
 }
+
+fn outbound_redis(lang: &str) {
+    let manifest = kv_manifest(&guest(lang, "kv")).replace(
+        "key_value_stores = [\"default\", \"cache\"]",
+        "key_value_stores = [\"default\", \"cache\"]\nallowed_outbound_hosts = [\"redis://127.0.0.1:6379\", \"redis://*:6390\"]",
+    );
+    let app = AppDir::new(&manifest);
+    app.write("runtime-config.toml", REDIS_CACHE);
+    let rc = app.path().join("runtime-config.toml");
+    let boson = Boson::start(
+        app.path(),
+        &[
+            "--runtime-config-file",
+            rc.to_str().unwrap(),
+            "--variable",
+            "token=x",
+        ],
+    );
+    let addr = "redis%3A%2F%2F127.0.0.1%3A6379%2F12";
+    let call = |method: &str, path: &str, body: &str| {
+        request(
+            boson.addr,
+            method,
+            &format!("{path}?addr={addr}"),
+            &[],
+            body.as_bytes(),
+        )
+    };
+    let key = unique("rk");
+    assert_eq!(
+        call("GET", &format!("/redis/get/{key}"), "").status,
+        404,
+        "{lang}"
+    );
+    assert_eq!(
+        call("PUT", &format!("/redis/set/{key}"), "stored").status,
+        200,
+        "{lang}"
+    );
+    assert_eq!(
+        call("GET", &format!("/redis/get/{key}"), "").text(),
+        "stored",
+        "{lang}"
+    );
+    let n = unique("rn");
+    assert_eq!(
+        call("POST", &format!("/redis/incr/{n}"), "").text().trim(),
+        "1",
+        "{lang}"
+    );
+    assert_eq!(
+        call("POST", &format!("/redis/incr/{n}"), "").text().trim(),
+        "2",
+        "{lang}"
+    );
+    assert_eq!(
+        call("DELETE", &format!("/redis/del/{n}"), "").text().trim(),
+        "1",
+        "{lang}"
+    );
+    let set = unique("rs");
+    assert_eq!(
+        call("POST", &format!("/redis/sadd/{set}"), "a,b,c")
+            .text()
+            .trim(),
+        "3",
+        "{lang}"
+    );
+    assert_eq!(
+        call("POST", &format!("/redis/srem/{set}"), "b")
+            .text()
+            .trim(),
+        "1",
+        "{lang}"
+    );
+    assert_eq!(
+        call("GET", &format!("/redis/smembers/{set}"), "").json(),
+        serde_json::json!(["a", "c"]),
+        "{lang}"
+    );
+    let r = call(
+        "POST",
+        "/redis/execute",
+        &serde_json::json!(["SET", key, "via-execute"]).to_string(),
+    );
+    assert_eq!(
+        r.json(),
+        serde_json::json!([{"status": "OK"}]),
+        "{lang}: {}",
+        r.text()
+    );
+    let r = call(
+        "POST",
+        "/redis/execute",
+        &serde_json::json!(["GET", key]).to_string(),
+    );
+    assert_eq!(
+        r.json(),
+        serde_json::json!([{"binary": "via-execute"}]),
+        "{lang}"
+    );
+
+    // Publish reaches a real subscriber.
+    let channel = unique("chan");
+    let client = redis::Client::open("redis://127.0.0.1:6379/12").unwrap();
+    let mut sub = client.get_connection().unwrap();
+    let mut pubsub = sub.as_pubsub();
+    pubsub.subscribe(&channel).unwrap();
+    pubsub
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    assert_eq!(
+        call(
+            "POST",
+            &format!("/redis/publish/{channel}"),
+            "hello subscribers"
+        )
+        .status,
+        200,
+        "{lang}"
+    );
+    let msg = pubsub.get_message().unwrap();
+    assert_eq!(
+        msg.get_payload::<String>().unwrap(),
+        "hello subscribers",
+        "{lang}"
+    );
+
+    // Not granted, and a wildcard that does not name the loopback address: both denied.
+    for denied in [
+        "redis%3A%2F%2F127.0.0.1%3A6380",
+        "redis%3A%2F%2Flocalhost%3A6390",
+    ] {
+        let r = request(
+            boson.addr,
+            "GET",
+            &format!("/redis/get/x?addr={denied}"),
+            &[],
+            b"",
+        );
+        assert_eq!(r.status, 500, "{lang}: {denied} was allowed: {}", r.text());
+        assert!(r.text().contains("error: other"), "{lang}: {}", r.text());
+    }
+}
+
+#[test]
+fn python_spin_sdk_outbound_redis() {
+    outbound_redis("python");
+}
+
+#[test]
+fn c_outbound_redis() {
+    outbound_redis("c");
+}
