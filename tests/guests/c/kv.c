@@ -1,6 +1,6 @@
-/* Boson test guest (C): Spin key-value stores, variables and SQLite (fermyon:spin@2.0.0),
- * wasi:keyvalue (store, atomics, batch @0.2.0-draft2) and wasi:config/store, behind one
- * wasi:http/incoming-handler@0.2.12. See tests/guests/README.md for the routes.
+/* Boson test guest (C): Spin key-value stores, variables, SQLite and outbound Redis
+ * (fermyon:spin@2.0.0), wasi:keyvalue (store, atomics, batch @0.2.0-draft2) and wasi:config/store,
+ * behind one wasi:http/incoming-handler@0.2.12. See tests/guests/README.md for the routes.
  *
  * Built against the world `local:guest/kv-app` (= wasi:http/proxy@0.2.12 + Boson's
  * boson:platform/capabilities from crates/boson/wit), componentized with the wasip1 proxy
@@ -1006,6 +1006,226 @@ static void route_sql(outparam_t out, wasi_http_types_borrow_incoming_request_t 
     json_free(&doc);
 }
 
+/* ------------------------------------------------------------------ fermyon:spin/redis */
+
+/* invalid-address -> 400, too-many-connections -> 503, type-error -> 400, other(msg) -> 500;
+ * body "error: <case>" (+ ": <message>"). */
+static void redis_error(outparam_t out, fermyon_spin_redis_error_t *err) {
+    buf_t b = {0};
+    switch (err->tag) {
+    case FERMYON_SPIN_REDIS_ERROR_INVALID_ADDRESS: respond_text(out, 400, "error: invalid-address"); break;
+    case FERMYON_SPIN_REDIS_ERROR_TOO_MANY_CONNECTIONS: respond_text(out, 503, "error: too-many-connections"); break;
+    case FERMYON_SPIN_REDIS_ERROR_TYPE_ERROR: respond_text(out, 400, "error: type-error"); break;
+    case FERMYON_SPIN_REDIS_ERROR_OTHER:
+        buf_puts(&b, "error: other: ");
+        buf_append(&b, err->val.other.ptr, err->val.other.len);
+        respond_buf(out, 500, "text/plain", &b);
+        break;
+    default: respond_text(out, 500, "error: unknown redis error"); break;
+    }
+    fermyon_spin_redis_error_free(err);
+}
+
+static int utf8_valid(const uint8_t *s, size_t len) {
+    for (size_t i = 0; i < len;) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = utf8_seq_len(s, len, i);
+        if (!n) return 0;
+        i += n;
+    }
+    return 1;
+}
+
+/* One `execute` result as JSON: {"nil":true}, {"status":"OK"}, {"int64":5}, {"binary":"<text>"}
+ * (the bytes as a string when they are valid UTF-8, else lowercase hex). */
+static void buf_json_redis_result(buf_t *b, const fermyon_spin_redis_redis_result_t *r) {
+    static const char hex[] = "0123456789abcdef";
+    char text[48];
+    switch (r->tag) {
+    case FERMYON_SPIN_REDIS_REDIS_RESULT_STATUS:
+        buf_puts(b, "{\"status\":");
+        buf_json_string(b, r->val.status.ptr, r->val.status.len);
+        buf_puts(b, "}");
+        break;
+    case FERMYON_SPIN_REDIS_REDIS_RESULT_INT64:
+        snprintf(text, sizeof text, "{\"int64\":%lld}", (long long)r->val.int64);
+        buf_puts(b, text);
+        break;
+    case FERMYON_SPIN_REDIS_REDIS_RESULT_BINARY:
+        buf_puts(b, "{\"binary\":");
+        if (utf8_valid(r->val.binary.ptr, r->val.binary.len)) {
+            buf_json_string(b, r->val.binary.ptr, r->val.binary.len);
+        } else {
+            buf_puts(b, "\"");
+            for (size_t i = 0; i < r->val.binary.len; i++) {
+                char h[2] = {hex[r->val.binary.ptr[i] >> 4], hex[r->val.binary.ptr[i] & 15]};
+                buf_append(b, h, 2);
+            }
+            buf_puts(b, "\"");
+        }
+        buf_puts(b, "}");
+        break;
+    default:
+        buf_puts(b, "{\"nil\":true}");
+        break;
+    }
+}
+
+/* Parses the `execute` body (a non-empty JSON array of strings: the command, then its
+ * arguments) into `args` (binary parameters borrowing from `doc`). Returns 0 or -1. */
+static int redis_command(const buf_t *body, jval_t *doc, fermyon_spin_redis_list_redis_parameter_t *args) {
+    args->ptr = NULL;
+    args->len = 0;
+    if (json_parse(body->ptr ? body->ptr : (const uint8_t *)"", body->len, doc) != 0) return -1;
+    if (doc->type != J_ARR || doc->count == 0) return -1;
+    for (size_t i = 0; i < doc->count; i++)
+        if (doc->items[i].type != J_STR) return -1;
+    if (doc->count > 1) {
+        args->ptr = calloc(doc->count - 1, sizeof args->ptr[0]);
+        if (!args->ptr) __builtin_trap();
+        for (size_t i = 1; i < doc->count; i++, args->len++) {
+            args->ptr[args->len].tag = FERMYON_SPIN_REDIS_REDIS_PARAMETER_BINARY;
+            args->ptr[args->len].val.binary.ptr = doc->items[i].str.ptr;
+            args->ptr[args->len].val.binary.len = doc->items[i].str.len;
+        }
+    }
+    return 0;
+}
+
+/* /redis/{publish,set,get,incr,del,sadd,smembers,srem}/<name>?addr=<url>, /redis/execute?addr=<url> */
+static void route_redis(outparam_t out, wasi_http_types_borrow_incoming_request_t req, char **seg, size_t nseg,
+                        const char *query) {
+    const char *op = nseg >= 2 ? seg[1] : "";
+    static const char *const keyed[] = {"publish", "set", "get", "incr", "del", "sadd", "smembers", "srem"};
+    int with_key = 0;
+    for (size_t i = 0; i < sizeof keyed / sizeof keyed[0]; i++)
+        if (strcmp(op, keyed[i]) == 0) with_key = 1;
+    if (!((with_key && nseg == 3) || (strcmp(op, "execute") == 0 && nseg == 2))) {
+        respond_text(out, 404, "not-found");
+        return;
+    }
+    char *addr = query_param(query, "addr");
+    if (!addr) {
+        respond_text(out, 400, "bad-request");
+        return;
+    }
+    buf_t body = {0};
+    int needs_body = strcmp(op, "publish") == 0 || strcmp(op, "set") == 0 || strcmp(op, "sadd") == 0 ||
+                     strcmp(op, "srem") == 0 || strcmp(op, "execute") == 0;
+    if (needs_body && read_request_body(req, &body) != 0) {
+        buf_free(&body);
+        free(addr);
+        respond_text(out, 500, "error: reading the request body failed");
+        return;
+    }
+    jval_t doc;
+    memset(&doc, 0, sizeof doc);
+    fermyon_spin_redis_list_redis_parameter_t args = {NULL, 0};
+    if (strcmp(op, "execute") == 0 && redis_command(&body, &doc, &args) != 0) {
+        free(args.ptr);
+        json_free(&doc);
+        buf_free(&body);
+        free(addr);
+        respond_text(out, 400, "bad-request");
+        return;
+    }
+
+    kv_app_string_t address = str_of(addr);
+    kv_app_string_t key = str_of(with_key ? seg[2] : "");
+    fermyon_spin_redis_own_connection_t conn;
+    fermyon_spin_redis_error_t err;
+    if (!fermyon_spin_redis_static_connection_open(&address, &conn, &err)) {
+        redis_error(out, &err);
+        goto done;
+    }
+    fermyon_spin_redis_borrow_connection_t c = fermyon_spin_redis_borrow_connection(conn);
+    fermyon_spin_redis_payload_t payload = {body.ptr, body.len};
+    char text[32];
+    if (strcmp(op, "publish") == 0 || strcmp(op, "set") == 0) {
+        bool ok = op[0] == 'p' ? fermyon_spin_redis_method_connection_publish(c, &key, &payload, &err)
+                               : fermyon_spin_redis_method_connection_set(c, &key, &payload, &err);
+        if (!ok) redis_error(out, &err);
+        else respond_text(out, 200, "ok");
+    } else if (strcmp(op, "get") == 0) {
+        fermyon_spin_redis_option_payload_t value;
+        if (!fermyon_spin_redis_method_connection_get(c, &key, &value, &err)) redis_error(out, &err);
+        else if (!value.is_some) respond_text(out, 404, "missing");
+        else {
+            respond(out, 200, "text/plain", value.val.ptr, value.val.len);
+            fermyon_spin_redis_option_payload_free(&value);
+        }
+    } else if (strcmp(op, "incr") == 0) {
+        int64_t value;
+        if (!fermyon_spin_redis_method_connection_incr(c, &key, &value, &err)) {
+            redis_error(out, &err);
+        } else {
+            snprintf(text, sizeof text, "%lld", (long long)value);
+            respond_text(out, 200, text);
+        }
+    } else if (strcmp(op, "del") == 0 || strcmp(op, "sadd") == 0 || strcmp(op, "srem") == 0) {
+        uint32_t n;
+        bool ok;
+        if (op[0] == 'd') {
+            kv_app_list_string_t keys = {&key, 1};
+            ok = fermyon_spin_redis_method_connection_del(c, &keys, &n, &err);
+        } else {
+            char *text_body = strndup(body.ptr ? (const char *)body.ptr : "", body.len);
+            kv_app_list_string_t values = split_keys(text_body);
+            free(text_body);
+            ok = op[1] == 'a' ? fermyon_spin_redis_method_connection_sadd(c, &key, &values, &n, &err)
+                              : fermyon_spin_redis_method_connection_srem(c, &key, &values, &n, &err);
+            kv_app_list_string_free(&values);
+        }
+        if (!ok) {
+            redis_error(out, &err);
+        } else {
+            snprintf(text, sizeof text, "%lu", (unsigned long)n);
+            respond_text(out, 200, text);
+        }
+    } else if (strcmp(op, "smembers") == 0) {
+        kv_app_list_string_t members;
+        if (!fermyon_spin_redis_method_connection_smembers(c, &key, &members, &err)) {
+            redis_error(out, &err);
+        } else {
+            if (members.len) qsort(members.ptr, members.len, sizeof(kv_app_string_t), cmp_string);
+            buf_t json = {0};
+            buf_puts(&json, "[");
+            for (size_t i = 0; i < members.len; i++) {
+                if (i) buf_puts(&json, ",");
+                buf_json_string(&json, members.ptr[i].ptr, members.ptr[i].len);
+            }
+            buf_puts(&json, "]");
+            kv_app_list_string_free(&members);
+            respond_buf(out, 200, "application/json", &json);
+        }
+    } else { /* execute */
+        kv_app_string_t command = {doc.items[0].str.ptr, doc.items[0].str.len};
+        fermyon_spin_redis_list_redis_result_t results;
+        if (!fermyon_spin_redis_method_connection_execute(c, &command, &args, &results, &err)) {
+            redis_error(out, &err);
+        } else {
+            buf_t json = {0};
+            buf_puts(&json, "[");
+            for (size_t i = 0; i < results.len; i++) {
+                if (i) buf_puts(&json, ",");
+                buf_json_redis_result(&json, &results.ptr[i]);
+            }
+            buf_puts(&json, "]");
+            fermyon_spin_redis_list_redis_result_free(&results);
+            respond_buf(out, 200, "application/json", &json);
+        }
+    }
+    fermyon_spin_redis_connection_drop_own(conn);
+done:
+    free(args.ptr); /* the parameters borrow from `doc` */
+    json_free(&doc);
+    buf_free(&body);
+    free(addr);
+}
+
 /* ------------------------------------------------------------------ entry point */
 
 void exports_wasi_http_incoming_handler_handle(exports_wasi_http_incoming_handler_own_incoming_request_t request,
@@ -1054,6 +1274,7 @@ void exports_wasi_http_incoming_handler_handle(exports_wasi_http_incoming_handle
     else if (strcmp(seg[0], "atomic") == 0) route_atomic(response_out, seg, nseg, query);
     else if (strcmp(seg[0], "batch") == 0) route_batch(response_out, req, method, seg, nseg, query);
     else if (strcmp(seg[0], "sql") == 0) route_sql(response_out, req, seg, nseg);
+    else if (strcmp(seg[0], "redis") == 0) route_redis(response_out, req, seg, nseg, query);
     else respond_text(response_out, 404, "not-found");
 
     for (size_t k = 0; k < nseg; k++) free(seg[k]);

@@ -1,6 +1,6 @@
-"""Boson test guest (Python, WASI 0.2, spin-sdk 3.x): Spin key-value stores, variables and
-SQLite through `spin_sdk.key_value`, `spin_sdk.variables` and `spin_sdk.sqlite`
-(fermyon:spin@2.0.0). See tests/guests/README.md for the routes.
+"""Boson test guest (Python, WASI 0.2, spin-sdk 3.x): Spin key-value stores, variables, SQLite
+and outbound Redis through `spin_sdk.key_value`, `spin_sdk.variables`, `spin_sdk.sqlite` and
+`spin_sdk.redis` (fermyon:spin@2.0.0). See tests/guests/README.md for the routes.
 """
 import importlib
 import json
@@ -28,9 +28,10 @@ def _alias_sqlite_bindings() -> None:
 
 _alias_sqlite_bindings()
 
-from spin_sdk import http, key_value, sqlite, variables  # noqa: E402
+from spin_sdk import http, key_value, redis, sqlite, variables  # noqa: E402
 from spin_sdk.http import Request, Response  # noqa: E402
 from spin_sdk.wit.imports import key_value as kv_wit  # noqa: E402
+from spin_sdk.wit.imports import redis as redis_wit  # noqa: E402
 from spin_sdk.wit.imports import sqlite as sql_wit  # noqa: E402
 from spin_sdk.wit.imports import variables as var_wit  # noqa: E402
 from spin_sdk.wit.types import Err  # noqa: E402
@@ -206,9 +207,122 @@ def route_sql(segments: List[str], body: bytes) -> Response:
                     json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
+def query_param(query: str, name: str) -> Optional[str]:
+    """The percent-decoded value of the first `name` parameter of `query` (`name` alone gives
+    ""), or None. `+` is not a space (as in the C guest)."""
+    for item in query.split("&"):
+        if item == name:
+            return ""
+        if item.startswith(name + "="):
+            return unquote(item[len(name) + 1:])
+    return None
+
+
+def redis_error(err: Err) -> Response:
+    """Maps a fermyon:spin/redis error to the guest's response."""
+    value = err.value
+    if isinstance(value, redis_wit.Error_InvalidAddress):
+        return text(400, "error: invalid-address")
+    if isinstance(value, redis_wit.Error_TooManyConnections):
+        return text(503, "error: too-many-connections")
+    if isinstance(value, redis_wit.Error_TypeError):
+        return text(400, "error: type-error")
+    if isinstance(value, redis_wit.Error_Other):
+        return text(500, f"error: other: {value.value}")
+    return text(500, f"error: {value!r}")
+
+
+def redis_result(value: redis_wit.RedisResult) -> Any:
+    """Encodes one `execute` result: {"nil": true}, {"status": "OK"}, {"int64": 5},
+    {"binary": "<text>"} (the bytes as a string when they are valid UTF-8, else lowercase hex)."""
+    if isinstance(value, redis_wit.RedisResult_Status):
+        return {"status": value.value}
+    if isinstance(value, redis_wit.RedisResult_Int64):
+        return {"int64": value.value}
+    if isinstance(value, redis_wit.RedisResult_Binary):
+        data = bytes(value.value)
+        try:
+            return {"binary": data.decode("utf-8")}
+        except UnicodeDecodeError:
+            return {"binary": data.hex()}
+    return {"nil": True}
+
+
+def redis_command(body: bytes) -> List[str]:
+    """The `execute` body: a non-empty JSON array of strings (the command, then its arguments)."""
+    try:
+        command = json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+        if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
+            raise BadRequest()
+        return [utf8_checked(a) for a in command]
+    except (ValueError, RecursionError):
+        raise BadRequest()
+
+
+def split_list(body: bytes) -> List[str]:
+    """`a,b,c` -> ["a", "b", "c"]; an empty body -> []."""
+    data = body.decode("utf-8", errors="replace")
+    return data.split(",") if data else []
+
+
+def json_response(value: Any) -> Response:
+    return Response(200, {"content-type": "application/json"},
+                    json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+REDIS_KEYED = ("publish", "set", "get", "incr", "del", "sadd", "smembers", "srem")
+
+
+def route_redis(segments: List[str], query: str, body: bytes) -> Response:
+    # segments: ["redis", op, name?]
+    op = segments[1] if len(segments) >= 2 else ""
+    if not ((op in REDIS_KEYED and len(segments) == 3) or (op == "execute" and len(segments) == 2)):
+        return text(404, "not-found")
+    address = query_param(query, "addr")
+    if address is None:
+        return text(400, "bad-request")
+    command: List[str] = []
+    if op == "execute":
+        try:
+            command = redis_command(body)
+        except BadRequest:
+            return text(400, "bad-request")
+    key = segments[2] if op != "execute" else ""
+    try:
+        with redis.open(address) as conn:
+            if op == "publish":
+                conn.publish(key, body)
+                return text(200, "ok")
+            if op == "set":
+                conn.set(key, body)
+                return text(200, "ok")
+            if op == "get":
+                value: Optional[bytes] = conn.get(key)
+                if value is None:
+                    return text(404, "missing")
+                return Response(200, {"content-type": "text/plain"}, bytes(value))
+            if op == "incr":
+                return text(200, str(conn.incr(key)))
+            if op == "del":
+                return text(200, str(conn.del_([key])))
+            if op == "sadd":
+                return text(200, str(conn.sadd(key, split_list(body))))
+            if op == "srem":
+                return text(200, str(conn.srem(key, split_list(body))))
+            if op == "smembers":
+                members = sorted(conn.smembers(key))
+                return json_response(members)
+            args: List[redis_wit.RedisParameter] = [
+                redis_wit.RedisParameter_Binary(a.encode("utf-8")) for a in command[1:]]
+            results = conn.execute(command[0], args)
+            return json_response([redis_result(r) for r in results])
+    except Err as err:
+        return redis_error(err)
+
+
 class IncomingHandler(http.IncomingHandler):
     def handle_request(self, request: Request) -> Response:
-        path = request.uri.split("?", 1)[0]
+        path, _, query = request.uri.partition("?")
         # path segments, percent-decoded (so a key may contain "/" as %2F)
         segments = [unquote(s) for s in path.strip("/").split("/")]
         if segments[0] == "kv":
@@ -217,4 +331,6 @@ class IncomingHandler(http.IncomingHandler):
             return route_var(segments)
         if segments[0] == "sql":
             return route_sql(segments, request.body or b"")
+        if segments[0] == "redis":
+            return route_redis(segments, query, request.body or b"")
         return text(404, "not-found")
