@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts the backing services the tests use, if they are not already running (they are started
+# Starts the backing services the tests use (Redis, PostgreSQL, MariaDB), if they are not running (they are started
 # before a session on these machines; a stopped one is started with the same command).
 set -euo pipefail
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -16,4 +16,14 @@ if ! up 6379; then
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_up 6379 Redis
+fi
+if ! up 5432; then
+  echo "services: starting PostgreSQL" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+  wait_up 5432 PostgreSQL
+fi
+if ! up 3306; then
+  echo "services: starting MariaDB" >&2
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  wait_up 3306 MariaDB
 fi

@@ -19,6 +19,7 @@ use wasmtime_wasi_http::{
 };
 
 use crate::capability::key_value::KeyValue;
+use crate::capability::rdbms::RdbmsConnections;
 use crate::capability::redis::RedisConnections;
 use crate::capability::sqlite::Sqlite;
 use crate::capability::variables::Variables;
@@ -35,6 +36,7 @@ pub struct HostState {
     pub(crate) key_value: KeyValue,
     pub(crate) sqlite: Sqlite,
     pub(crate) redis: RedisConnections,
+    pub(crate) rdbms: RdbmsConnections,
     pub(crate) variables: Variables,
 }
 
@@ -92,6 +94,7 @@ impl HostState {
             key_value: loaded.key_value.clone(),
             sqlite: loaded.sqlite.clone(),
             redis: loaded.redis.clone(),
+            rdbms: loaded.rdbms.clone(),
             variables: Variables {
                 values: component.variables.clone(),
             },

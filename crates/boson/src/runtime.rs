@@ -16,6 +16,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::app::{ResolvedApp, ResolvedComponent};
 use crate::capability::key_value::KeyValue;
+use crate::capability::rdbms::RdbmsConnections;
 use crate::capability::redis::RedisConnections;
 use crate::capability::sqlite::Sqlite;
 use crate::host::{GuestLogs, HostState};
@@ -47,6 +48,8 @@ pub struct LoadedComponent {
     pub sqlite: Sqlite,
     /// Outbound Redis connections, shared by the component's instances.
     pub redis: RedisConnections,
+    /// Outbound PostgreSQL and MySQL connections, shared by the component's instances.
+    pub rdbms: RdbmsConnections,
 }
 
 /// The two handler shapes Boson serves.
@@ -187,6 +190,7 @@ impl Runtime {
                         granted: Arc::new(databases),
                     },
                     redis: RedisConnections::default(),
+                    rdbms: RdbmsConnections::default(),
                 }),
             );
         }

@@ -1,5 +1,5 @@
-/* Boson test guest (C): Spin key-value stores, variables, SQLite and outbound Redis
- * (fermyon:spin@2.0.0), wasi:keyvalue (store, atomics, batch @0.2.0-draft2) and wasi:config/store,
+/* Boson test guest (C): Spin key-value stores, variables, SQLite, outbound Redis, PostgreSQL and
+ * MySQL (fermyon:spin@2.0.0), wasi:keyvalue (store, atomics, batch @0.2.0-draft2) and wasi:config/store,
  * behind one wasi:http/incoming-handler@0.2.12. See tests/guests/README.md for the routes.
  *
  * Built against the world `local:guest/kv-app` (= wasi:http/proxy@0.2.12 + Boson's
@@ -1226,6 +1226,340 @@ done:
     free(addr);
 }
 
+/* ------------------------------------------------------------------ fermyon:spin/{postgres,mysql} */
+
+/* The case names of rdbms-types `parameter-value` / `db-value` (by tag; the two variants share
+ * tags 0..13, db-value adds `unsupported` as 14) and of `db-data-type` (0..13). */
+static const char *const rdbms_value_names[] = {
+    "boolean", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "floating32", "floating64", "str", "binary", "db-null", "unsupported"};
+static const char *const rdbms_type_names[] = {
+    "boolean", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "floating32", "floating64", "str", "binary", "other"};
+
+/* A JSON integer literal as a signed value in [min, max]. Returns 0 or -1. */
+static int json_int_in(const jval_t *v, long long min, long long max, long long *out) {
+    if (v->type != J_NUM || !v->is_int) return -1;
+    errno = 0;
+    char *end;
+    long long n = strtoll((const char *)v->str.ptr, &end, 10);
+    if (errno == ERANGE || *end != 0 || n < min || n > max) return -1;
+    *out = n;
+    return 0;
+}
+
+/* A JSON integer literal as an unsigned value in [0, max] ("-0" counts as 0). Returns 0 or -1. */
+static int json_uint_in(const jval_t *v, unsigned long long max, unsigned long long *out) {
+    if (v->type != J_NUM || !v->is_int) return -1;
+    const char *s = (const char *)v->str.ptr;
+    if (s[0] == '-') {
+        if (strcmp(s, "-0") != 0) return -1;
+        *out = 0;
+        return 0;
+    }
+    errno = 0;
+    char *end;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno == ERANGE || *end != 0 || n > max) return -1;
+    *out = n;
+    return 0;
+}
+
+/* A JSON number, or the string "inf", "-inf" or "nan", as a double. Returns 0 or -1. */
+static int json_real(const jval_t *v, double *out) {
+    if (v->type == J_NUM) *out = strtod((const char *)v->str.ptr, NULL); /* 1e999 -> inf */
+    else if (v->type == J_STR && buf_eq(&v->str, "inf")) *out = INFINITY;
+    else if (v->type == J_STR && buf_eq(&v->str, "-inf")) *out = -INFINITY;
+    else if (v->type == J_STR && buf_eq(&v->str, "nan")) *out = NAN;
+    else return -1;
+    return 0;
+}
+
+/* Decodes one tagged parameter (a one-member object named by a `parameter-value` case:
+ * {"int32": 5}, {"floating64": 1.5}, {"str": "x"}, {"binary": "<hex>"}, {"boolean": true},
+ * {"db-null": true}, ...) into `out`, which borrows from `p`. Returns 0 or -1. */
+static int rdbms_param(jval_t *p, fermyon_spin_rdbms_types_parameter_value_t *out) {
+    if (p->type != J_OBJ || p->count == 0) return -1;
+    buf_t *tag = &p->keys[p->count - 1];
+    for (size_t i = 0; i + 1 < p->count; i++) /* exactly one distinct key */
+        if (p->keys[i].len != tag->len || memcmp(p->keys[i].ptr, tag->ptr, tag->len) != 0) return -1;
+    jval_t *v = &p->items[p->count - 1];
+    int t = -1;
+    for (int i = 0; i <= FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_DB_NULL; i++)
+        if (buf_eq(tag, rdbms_value_names[i])) t = i;
+    memset(out, 0, sizeof *out);
+    out->tag = (uint8_t)t;
+    long long s;
+    unsigned long long u;
+    double d;
+    switch (t) {
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_BOOLEAN:
+        if (v->type != J_BOOL) return -1;
+        out->val.boolean = v->boolean;
+        return 0;
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_INT8:
+        if (json_int_in(v, INT8_MIN, INT8_MAX, &s)) return -1;
+        out->val.int8 = (int8_t)s;
+        return 0;
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_INT16:
+        if (json_int_in(v, INT16_MIN, INT16_MAX, &s)) return -1;
+        out->val.int16 = (int16_t)s;
+        return 0;
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_INT32:
+        if (json_int_in(v, INT32_MIN, INT32_MAX, &s)) return -1;
+        out->val.int32 = (int32_t)s;
+        return 0;
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_INT64:
+        if (json_int_in(v, INT64_MIN, INT64_MAX, &s)) return -1;
+        out->val.int64 = (int64_t)s;
+        return 0;
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_UINT8:
+        if (json_uint_in(v, UINT8_MAX, &u)) return -1;
+        out->val.uint8 = (uint8_t)u;
+        return 0;
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_UINT16:
+        if (json_uint_in(v, UINT16_MAX, &u)) return -1;
+        out->val.uint16 = (uint16_t)u;
+        return 0;
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_UINT32:
+        if (json_uint_in(v, UINT32_MAX, &u)) return -1;
+        out->val.uint32 = (uint32_t)u;
+        return 0;
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_UINT64:
+        if (json_uint_in(v, UINT64_MAX, &u)) return -1;
+        out->val.uint64 = (uint64_t)u;
+        return 0;
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_FLOATING32:
+        if (json_real(v, &d)) return -1;
+        out->val.floating32 = (float)d; /* wasm f32.demote_f64: out of range -> inf */
+        return 0;
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_FLOATING64:
+        if (json_real(v, &d)) return -1;
+        out->val.floating64 = d;
+        return 0;
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_STR:
+        if (v->type != J_STR) return -1;
+        out->val.str.ptr = v->str.ptr;
+        out->val.str.len = v->str.len;
+        return 0;
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_BINARY: {
+        if (v->type != J_STR || v->str.len % 2 != 0) return -1;
+        /* decode in place: the hex text is not needed afterwards */
+        uint8_t *h = v->str.ptr;
+        for (size_t i = 0; i < v->str.len; i += 2) {
+            int hi = hexval((char)h[i]), lo = hexval((char)h[i + 1]);
+            if (hi < 0 || lo < 0) return -1;
+            h[i / 2] = (uint8_t)(hi * 16 + lo);
+        }
+        v->str.len /= 2;
+        out->val.binary.ptr = h;
+        out->val.binary.len = v->str.len;
+        return 0;
+    }
+    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_DB_NULL:
+        return v->type == J_BOOL && v->boolean ? 0 : -1;
+    default:
+        return -1;
+    }
+}
+
+/* One `db-value` as tagged JSON, named by its case: {"int32":5}, {"floating64":1.5} (written
+ * like Python's repr, non-finite as "inf"/"-inf"/"nan"), {"str":"x"}, {"binary":"<lowercase
+ * hex>"}, {"boolean":true}, {"db-null":true}, {"unsupported":true}. */
+static void buf_json_db_value(buf_t *b, const fermyon_spin_rdbms_types_db_value_t *v) {
+    static const char hex[] = "0123456789abcdef";
+    char text[48];
+    if (v->tag > FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_UNSUPPORTED) {
+        buf_puts(b, "{\"unsupported\":true}");
+        return;
+    }
+    snprintf(text, sizeof text, "{\"%s\":", rdbms_value_names[v->tag]);
+    buf_puts(b, text);
+    switch (v->tag) {
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_BOOLEAN: buf_puts(b, v->val.boolean ? "true" : "false"); break;
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_INT8: snprintf(text, sizeof text, "%d", v->val.int8); break;
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_INT16: snprintf(text, sizeof text, "%d", v->val.int16); break;
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_INT32: snprintf(text, sizeof text, "%ld", (long)v->val.int32); break;
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_INT64: snprintf(text, sizeof text, "%lld", (long long)v->val.int64); break;
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_UINT8: snprintf(text, sizeof text, "%u", v->val.uint8); break;
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_UINT16: snprintf(text, sizeof text, "%u", v->val.uint16); break;
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_UINT32: snprintf(text, sizeof text, "%lu", (unsigned long)v->val.uint32); break;
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_UINT64:
+        snprintf(text, sizeof text, "%llu", (unsigned long long)v->val.uint64);
+        break;
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_FLOATING32: buf_json_real(b, (double)v->val.floating32); break;
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_FLOATING64: buf_json_real(b, v->val.floating64); break;
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_STR: buf_json_string(b, v->val.str.ptr, v->val.str.len); break;
+    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_BINARY:
+        buf_puts(b, "\"");
+        for (size_t i = 0; i < v->val.binary.len; i++) {
+            char h[2] = {hex[v->val.binary.ptr[i] >> 4], hex[v->val.binary.ptr[i] & 15]};
+            buf_append(b, h, 2);
+        }
+        buf_puts(b, "\"");
+        break;
+    default: buf_puts(b, "true"); break; /* db-null, unsupported */
+    }
+    if (v->tag >= FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_INT8 && v->tag <= FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_UINT64)
+        buf_puts(b, text);
+    buf_puts(b, "}");
+}
+
+/* A row set as {"columns":[{"name":"...","type":"<db-data-type case>"},...],"rows":[[...],...]}. */
+static void buf_json_row_set(buf_t *b, const fermyon_spin_rdbms_types_row_set_t *rs) {
+    buf_puts(b, "{\"columns\":[");
+    for (size_t i = 0; i < rs->columns.len; i++) {
+        const fermyon_spin_rdbms_types_column_t *c = &rs->columns.ptr[i];
+        buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        buf_json_string(b, c->name.ptr, c->name.len);
+        buf_puts(b, ",\"type\":\"");
+        buf_puts(b, c->data_type <= FERMYON_SPIN_RDBMS_TYPES_DB_DATA_TYPE_OTHER ? rdbms_type_names[c->data_type]
+                                                                                 : "other");
+        buf_puts(b, "\"}");
+    }
+    buf_puts(b, "],\"rows\":[");
+    for (size_t i = 0; i < rs->rows.len; i++) {
+        const fermyon_spin_rdbms_types_row_t *row = &rs->rows.ptr[i];
+        buf_puts(b, i ? ",[" : "[");
+        for (size_t k = 0; k < row->len; k++) {
+            if (k) buf_puts(b, ",");
+            buf_json_db_value(b, &row->ptr[k]);
+        }
+        buf_puts(b, "]");
+    }
+    buf_puts(b, "]}");
+}
+
+/* Frees a row set. As with sqlite, wit-bindgen 0.63's generated free functions skip the bytes of
+ * `binary(list<u8>)` values, so those are freed here first (and the case emptied). */
+static void rdbms_row_set_free(fermyon_spin_rdbms_types_row_set_t *rs) {
+    for (size_t i = 0; i < rs->rows.len; i++) {
+        fermyon_spin_rdbms_types_row_t *row = &rs->rows.ptr[i];
+        for (size_t k = 0; k < row->len; k++) {
+            if (row->ptr[k].tag == FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_BINARY) {
+                kv_app_list_u8_free(&row->ptr[k].val.binary);
+                row->ptr[k].tag = FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_DB_NULL;
+            }
+        }
+    }
+    fermyon_spin_rdbms_types_row_set_free(rs);
+}
+
+/* Every rdbms-types error -> 400 "error: <case>: <message>". */
+static void rdbms_error(outparam_t out, fermyon_spin_rdbms_types_error_t *err) {
+    static const char *const names[] = {"connection-failed", "bad-parameter", "query-failed",
+                                        "value-conversion-failed", "other"};
+    buf_t b = {0};
+    buf_puts(&b, "error: ");
+    if (err->tag <= FERMYON_SPIN_RDBMS_TYPES_ERROR_OTHER) {
+        buf_puts(&b, names[err->tag]);
+        buf_puts(&b, ": ");
+        /* every case carries a string, at the same place in the union */
+        buf_append(&b, err->val.other.ptr, err->val.other.len);
+    } else {
+        buf_puts(&b, "unknown rdbms error");
+    }
+    respond_buf(out, 400, "text/plain", &b);
+    fermyon_spin_rdbms_types_error_free(err);
+}
+
+/* POST /pg/{query,execute}?addr=<url>, POST /mysql/{query,execute}?addr=<url>, with the body
+ * {"statement": "...", "params": [...]}. */
+static void route_rdbms(outparam_t out, wasi_http_types_borrow_incoming_request_t req, char **seg, size_t nseg,
+                        const char *query) {
+    int pg = strcmp(seg[0], "pg") == 0;
+    int is_query = nseg == 2 && strcmp(seg[1], "query") == 0;
+    if (nseg != 2 || (!is_query && strcmp(seg[1], "execute") != 0)) {
+        respond_text(out, 404, "not-found");
+        return;
+    }
+    char *addr = query_param(query, "addr");
+    if (!addr) {
+        respond_text(out, 400, "bad-request");
+        return;
+    }
+    buf_t body = {0};
+    if (read_request_body(req, &body) != 0) {
+        buf_free(&body);
+        free(addr);
+        respond_text(out, 500, "error: reading the request body failed");
+        return;
+    }
+    jval_t doc;
+    int ok = json_parse(body.ptr ? body.ptr : (const uint8_t *)"", body.len, &doc) == 0;
+    buf_free(&body);
+    jval_t *statement = ok ? json_get(&doc, "statement") : NULL;
+    jval_t *params = ok ? json_get(&doc, "params") : NULL;
+    ok = ok && statement && statement->type == J_STR && (!params || params->type == J_ARR);
+    fermyon_spin_rdbms_types_parameter_value_t *values = NULL;
+    size_t nvalues = 0;
+    if (ok && params && params->count) {
+        values = calloc(params->count, sizeof values[0]);
+        if (!values) __builtin_trap();
+        for (; ok && nvalues < params->count; nvalues++)
+            ok = rdbms_param(&params->items[nvalues], &values[nvalues]) == 0;
+    }
+    if (!ok) {
+        free(values);
+        json_free(&doc);
+        free(addr);
+        respond_text(out, 400, "bad-request");
+        return;
+    }
+
+    kv_app_string_t address = str_of(addr);
+    kv_app_string_t stmt = {statement->str.ptr, statement->str.len};
+    fermyon_spin_rdbms_types_error_t err;
+    fermyon_spin_rdbms_types_row_set_t rows;
+    char text[32];
+    if (pg) {
+        fermyon_spin_postgres_list_parameter_value_t list = {values, nvalues};
+        fermyon_spin_postgres_own_connection_t conn;
+        if (!fermyon_spin_postgres_static_connection_open(&address, &conn, &err)) {
+            rdbms_error(out, &err);
+        } else {
+            fermyon_spin_postgres_borrow_connection_t c = fermyon_spin_postgres_borrow_connection(conn);
+            uint64_t affected;
+            if (is_query ? !fermyon_spin_postgres_method_connection_query(c, &stmt, &list, &rows, &err)
+                         : !fermyon_spin_postgres_method_connection_execute(c, &stmt, &list, &affected, &err)) {
+                rdbms_error(out, &err);
+            } else if (is_query) {
+                buf_t json = {0};
+                buf_json_row_set(&json, &rows);
+                rdbms_row_set_free(&rows);
+                respond_buf(out, 200, "application/json", &json);
+            } else {
+                snprintf(text, sizeof text, "%llu", (unsigned long long)affected);
+                respond_text(out, 200, text);
+            }
+            fermyon_spin_postgres_connection_drop_own(conn);
+        }
+    } else {
+        fermyon_spin_mysql_list_parameter_value_t list = {values, nvalues};
+        fermyon_spin_mysql_own_connection_t conn;
+        if (!fermyon_spin_mysql_static_connection_open(&address, &conn, &err)) {
+            rdbms_error(out, &err);
+        } else {
+            fermyon_spin_mysql_borrow_connection_t c = fermyon_spin_mysql_borrow_connection(conn);
+            if (is_query ? !fermyon_spin_mysql_method_connection_query(c, &stmt, &list, &rows, &err)
+                         : !fermyon_spin_mysql_method_connection_execute(c, &stmt, &list, &err)) {
+                rdbms_error(out, &err);
+            } else if (is_query) {
+                buf_t json = {0};
+                buf_json_row_set(&json, &rows);
+                rdbms_row_set_free(&rows);
+                respond_buf(out, 200, "application/json", &json);
+            } else {
+                respond_text(out, 200, "ok");
+            }
+            fermyon_spin_mysql_connection_drop_own(conn);
+        }
+    }
+    free(values); /* the values borrow from `doc` */
+    json_free(&doc);
+    free(addr);
+}
+
 /* ------------------------------------------------------------------ entry point */
 
 void exports_wasi_http_incoming_handler_handle(exports_wasi_http_incoming_handler_own_incoming_request_t request,
@@ -1275,6 +1609,7 @@ void exports_wasi_http_incoming_handler_handle(exports_wasi_http_incoming_handle
     else if (strcmp(seg[0], "batch") == 0) route_batch(response_out, req, method, seg, nseg, query);
     else if (strcmp(seg[0], "sql") == 0) route_sql(response_out, req, seg, nseg);
     else if (strcmp(seg[0], "redis") == 0) route_redis(response_out, req, seg, nseg, query);
+    else if (strcmp(seg[0], "pg") == 0 || strcmp(seg[0], "mysql") == 0) route_rdbms(response_out, req, seg, nseg, query);
     else respond_text(response_out, 404, "not-found");
 
     for (size_t k = 0; k < nseg; k++) free(seg[k]);

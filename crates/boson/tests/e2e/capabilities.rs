@@ -618,3 +618,139 @@ fn python_spin_sdk_outbound_redis() {
 fn c_outbound_redis() {
     outbound_redis("c");
 }
+
+fn rdbms(lang: &str, kind: &str, addr: &str, grant: &str) {
+    let manifest = kv_manifest(&guest(lang, "kv")).replace(
+        "key_value_stores = [\"default\", \"cache\"]",
+        &format!(
+            "key_value_stores = [\"default\", \"cache\"]\nallowed_outbound_hosts = [\"{grant}\"]"
+        ),
+    );
+    let app = AppDir::new(&manifest);
+    app.write("runtime-config.toml", REDIS_CACHE);
+    let rc = app.path().join("runtime-config.toml");
+    let boson = Boson::start(
+        app.path(),
+        &[
+            "--runtime-config-file",
+            rc.to_str().unwrap(),
+            "--variable",
+            "token=x",
+        ],
+    );
+    let encoded: String = addr
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let call = |op: &str, statement: &str, params: serde_json::Value| {
+        let body = serde_json::json!({ "statement": statement, "params": params }).to_string();
+        request(
+            boson.addr,
+            "POST",
+            &format!("/{kind}/{op}?addr={encoded}"),
+            &[],
+            body.as_bytes(),
+        )
+    };
+    let table = unique("t").replace('-', "_");
+    let r = call(
+        "execute",
+        &format!(
+            "CREATE TABLE {table} (i INTEGER, b BIGINT, f DOUBLE PRECISION, s VARCHAR(100), bin {}, flag BOOLEAN)",
+            if kind == "pg" {
+                "BYTEA"
+            } else {
+                "VARBINARY(100)"
+            }
+        ),
+        serde_json::json!([]),
+    );
+    assert_eq!(r.status, 200, "{lang} {kind}: {}", r.text());
+    let placeholders = if kind == "pg" {
+        "$1, $2, $3, $4, $5, $6"
+    } else {
+        "?, ?, ?, ?, ?, ?"
+    };
+    let r = call(
+        "execute",
+        &format!("INSERT INTO {table} VALUES ({placeholders})"),
+        serde_json::json!([{"int32": -7}, {"int64": 9007199254740993i64}, {"floating64": 2.5}, {"str": "héllo"}, {"binary": "00ff"}, {"boolean": true}]),
+    );
+    assert_eq!(r.status, 200, "{lang} {kind}: {}", r.text());
+    let r = call(
+        "query",
+        &format!("SELECT i, b, f, s, bin FROM {table}"),
+        serde_json::json!([]),
+    );
+    assert_eq!(r.status, 200, "{lang} {kind}: {}", r.text());
+    let rows = &r.json()["rows"];
+    assert_eq!(
+        rows,
+        &serde_json::json!([[{"int32": -7}, {"int64": 9007199254740993i64}, {"floating64": 2.5}, {"str": "héllo"}, {"binary": "00ff"}]]),
+        "{lang} {kind}"
+    );
+    let r = call(
+        "query",
+        "SELECT * FROM no_such_table_here",
+        serde_json::json!([]),
+    );
+    assert_eq!(r.status, 400, "{lang} {kind}");
+    assert!(
+        r.text().contains("query-failed"),
+        "{lang} {kind}: {}",
+        r.text()
+    );
+    call(
+        "execute",
+        &format!("DROP TABLE {table}"),
+        serde_json::json!([]),
+    );
+
+    // The same database under another port is not granted: refused before connecting.
+    let other = encoded
+        .replace("%3A5432", "%3A5433")
+        .replace("%3A3306", "%3A3307");
+    let r = request(
+        boson.addr,
+        "POST",
+        &format!("/{kind}/query?addr={other}"),
+        &[],
+        br#"{"statement":"SELECT 1","params":[]}"#,
+    );
+    assert_eq!(r.status, 400, "{lang} {kind}: {}", r.text());
+    assert!(
+        r.text().contains("allowed_outbound_hosts"),
+        "{lang} {kind}: {}",
+        r.text()
+    );
+}
+
+#[test]
+fn postgres_from_python_and_c() {
+    for lang in ["python", "c"] {
+        rdbms(
+            lang,
+            "pg",
+            "postgres://postgres@127.0.0.1:5432/test",
+            "postgres://127.0.0.1:5432",
+        );
+    }
+}
+
+#[test]
+fn mysql_from_python_and_c() {
+    for lang in ["python", "c"] {
+        rdbms(
+            lang,
+            "mysql",
+            "mysql://root@127.0.0.1:3306/test",
+            "mysql://127.0.0.1:3306",
+        );
+    }
+}

@@ -1,6 +1,7 @@
-"""Boson test guest (Python, WASI 0.2, spin-sdk 3.x): Spin key-value stores, variables, SQLite
-and outbound Redis through `spin_sdk.key_value`, `spin_sdk.variables`, `spin_sdk.sqlite` and
-`spin_sdk.redis` (fermyon:spin@2.0.0). See tests/guests/README.md for the routes.
+"""Boson test guest (Python, WASI 0.2, spin-sdk 3.x): Spin key-value stores, variables, SQLite,
+outbound Redis, PostgreSQL and MySQL through `spin_sdk.key_value`, `spin_sdk.variables`,
+`spin_sdk.sqlite`, `spin_sdk.redis`, `spin_sdk.postgres` and `spin_sdk.mysql`
+(fermyon:spin@2.0.0). See tests/guests/README.md for the routes.
 """
 import importlib
 import json
@@ -17,7 +18,9 @@ def _alias_sqlite_bindings() -> None:
     `spin_sdk.wit.imports.sqlite`, but the world has two `sqlite` interfaces
     (fermyon:spin/sqlite@2.0.0, spin:sqlite/sqlite@3.0.0) and the SDK's componentize-py.toml
     renames only postgres, so componentize-py 0.17.2 generates the 2.0.0 binding as
-    `spin_sdk.wit.imports.fermyon_spin_sqlite`. Register it under the name the SDK expects."""
+    `spin_sdk.wit.imports.fermyon_spin_sqlite`. Register it under the name the SDK expects.
+    (postgres and mysql need nothing: the toml's rename makes fermyon:spin/postgres@2.0.0
+    `postgres`, and `mysql` and `rdbms_types` are unique names in the world.)"""
     try:
         importlib.import_module("spin_sdk.wit.imports.sqlite")
     except ModuleNotFoundError:
@@ -28,9 +31,10 @@ def _alias_sqlite_bindings() -> None:
 
 _alias_sqlite_bindings()
 
-from spin_sdk import http, key_value, redis, sqlite, variables  # noqa: E402
+from spin_sdk import http, key_value, mysql, postgres, redis, sqlite, variables  # noqa: E402
 from spin_sdk.http import Request, Response  # noqa: E402
 from spin_sdk.wit.imports import key_value as kv_wit  # noqa: E402
+from spin_sdk.wit.imports import rdbms_types as rdbms  # noqa: E402
 from spin_sdk.wit.imports import redis as redis_wit  # noqa: E402
 from spin_sdk.wit.imports import sqlite as sql_wit  # noqa: E402
 from spin_sdk.wit.imports import variables as var_wit  # noqa: E402
@@ -320,6 +324,150 @@ def route_redis(segments: List[str], query: str, body: bytes) -> Response:
         return redis_error(err)
 
 
+# ---------------------------------------------------------------- fermyon:spin/{postgres,mysql}
+
+# rdbms-types `parameter-value` case name -> (constructor, minimum, maximum)
+RDBMS_INTS = {
+    "int8": (rdbms.ParameterValue_Int8, -(1 << 7), (1 << 7) - 1),
+    "int16": (rdbms.ParameterValue_Int16, -(1 << 15), (1 << 15) - 1),
+    "int32": (rdbms.ParameterValue_Int32, -(1 << 31), (1 << 31) - 1),
+    "int64": (rdbms.ParameterValue_Int64, -(1 << 63), (1 << 63) - 1),
+    "uint8": (rdbms.ParameterValue_Uint8, 0, (1 << 8) - 1),
+    "uint16": (rdbms.ParameterValue_Uint16, 0, (1 << 16) - 1),
+    "uint32": (rdbms.ParameterValue_Uint32, 0, (1 << 32) - 1),
+    "uint64": (rdbms.ParameterValue_Uint64, 0, (1 << 64) - 1),
+}
+RDBMS_FLOATS = {"floating32": rdbms.ParameterValue_Floating32, "floating64": rdbms.ParameterValue_Floating64}
+
+# rdbms-types `db-value` class -> case name
+DB_VALUE_NAMES = {
+    rdbms.DbValue_Boolean: "boolean",
+    rdbms.DbValue_Int8: "int8",
+    rdbms.DbValue_Int16: "int16",
+    rdbms.DbValue_Int32: "int32",
+    rdbms.DbValue_Int64: "int64",
+    rdbms.DbValue_Uint8: "uint8",
+    rdbms.DbValue_Uint16: "uint16",
+    rdbms.DbValue_Uint32: "uint32",
+    rdbms.DbValue_Uint64: "uint64",
+    rdbms.DbValue_Floating32: "floating32",
+    rdbms.DbValue_Floating64: "floating64",
+    rdbms.DbValue_Str: "str",
+    rdbms.DbValue_Binary: "binary",
+    rdbms.DbValue_DbNull: "db-null",
+    rdbms.DbValue_Unsupported: "unsupported",
+}
+
+# rdbms-types `error` class -> case name
+RDBMS_ERROR_NAMES = {
+    rdbms.Error_ConnectionFailed: "connection-failed",
+    rdbms.Error_BadParameter: "bad-parameter",
+    rdbms.Error_QueryFailed: "query-failed",
+    rdbms.Error_ValueConversionFailed: "value-conversion-failed",
+    rdbms.Error_Other: "other",
+}
+
+
+def json_real(v: Any) -> float:
+    """A JSON number, or "inf", "-inf", "nan", as a float (an integer too large for a float
+    becomes +-inf, as C's strtod makes it)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            return float(v)
+        except OverflowError:
+            return math.inf if v > 0 else -math.inf
+    if isinstance(v, str) and v in NON_FINITE:
+        return NON_FINITE[v]
+    raise BadRequest()
+
+
+def rdbms_param(param: Any) -> rdbms.ParameterValue:
+    """Decodes one tagged JSON parameter ({"int32": 5}, {"str": "x"}, ...; the tag is a
+    `parameter-value` case name) into an rdbms-types parameter value."""
+    if not isinstance(param, dict) or len(param) != 1:
+        raise BadRequest()
+    tag, v = next(iter(param.items()))
+    if tag in RDBMS_INTS:
+        ctor, lo, hi = RDBMS_INTS[tag]
+        if isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi:
+            return ctor(v)
+        raise BadRequest()
+    if tag in RDBMS_FLOATS:
+        return RDBMS_FLOATS[tag](json_real(v))
+    if tag == "boolean" and isinstance(v, bool):
+        return rdbms.ParameterValue_Boolean(v)
+    if tag == "str" and isinstance(v, str):
+        return rdbms.ParameterValue_Str(utf8_checked(v))
+    if tag == "binary" and isinstance(v, str) and len(v) % 2 == 0 and all(c in HEX_DIGITS for c in v):
+        return rdbms.ParameterValue_Binary(bytes.fromhex(v))
+    if tag == "db-null" and v is True:
+        return rdbms.ParameterValue_DbNull()
+    raise BadRequest()
+
+
+def json_float(r: float) -> Any:
+    if math.isnan(r):
+        return "nan"
+    if math.isinf(r):
+        return "inf" if r > 0 else "-inf"
+    return r
+
+
+def db_value(value: rdbms.DbValue) -> Any:
+    """Encodes one db-value as a one-member object named by its case."""
+    name = DB_VALUE_NAMES.get(type(value), "unsupported")
+    if name in ("db-null", "unsupported"):
+        return {name: True}
+    v = value.value
+    if name in ("floating32", "floating64"):
+        return {name: json_float(v)}
+    if name == "binary":
+        return {name: bytes(v).hex()}
+    return {name: v}
+
+
+def rdbms_error(err: Err) -> Response:
+    """Every rdbms-types error -> 400 "error: <case>: <message>"."""
+    value = err.value
+    name = RDBMS_ERROR_NAMES.get(type(value))
+    if name is None:
+        return text(400, f"error: {value!r}")
+    return text(400, f"error: {name}: {value.value}")
+
+
+def route_rdbms(segments: List[str], query: str, body: bytes) -> Response:
+    # segments: ["pg" | "mysql", "query" | "execute"]
+    if len(segments) != 2 or segments[1] not in ("query", "execute"):
+        return text(404, "not-found")
+    address = query_param(query, "addr")
+    if address is None:
+        return text(400, "bad-request")
+    try:
+        request = json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+        if not isinstance(request, dict) or not isinstance(request.get("statement"), str):
+            raise BadRequest()
+        params = request.get("params", [])
+        if not isinstance(params, list):
+            raise BadRequest()
+        statement = utf8_checked(request["statement"])
+        values = [rdbms_param(p) for p in params]
+    except (ValueError, RecursionError, BadRequest):
+        return text(400, "bad-request")
+    module = postgres if segments[0] == "pg" else mysql
+    try:
+        with module.open(address) as conn:
+            if segments[1] == "execute":
+                affected = conn.execute(statement, values)
+                return text(200, "ok" if module is mysql else str(affected))
+            result = conn.query(statement, values)
+    except Err as err:
+        return rdbms_error(err)
+    return json_response({
+        "columns": [{"name": c.name, "type": c.data_type.name.lower()} for c in result.columns],
+        "rows": [[db_value(v) for v in row] for row in result.rows],
+    })
+
+
 class IncomingHandler(http.IncomingHandler):
     def handle_request(self, request: Request) -> Response:
         path, _, query = request.uri.partition("?")
@@ -333,4 +481,6 @@ class IncomingHandler(http.IncomingHandler):
             return route_sql(segments, request.body or b"")
         if segments[0] == "redis":
             return route_redis(segments, query, request.body or b"")
+        if segments[0] in ("pg", "mysql"):
+            return route_rdbms(segments, query, request.body or b"")
         return text(404, "not-found")

@@ -1,0 +1,516 @@
+//! Outbound PostgreSQL and MySQL: Spin's `fermyon:spin/postgres` and `fermyon:spin/mysql` over
+//! `tokio-postgres` and `mysql_async`. A connection is allowed only to an address the
+//! component's `allowed_outbound_hosts` grants (`postgres://`, `mysql://`), with the same
+//! private-address rule as outbound HTTP, and goes to the address that passed the check.
+//! Connections are kept per component and address and shared by its instances.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+use wasmtime::component::Resource;
+
+use super::bindings::fermyon::spin::rdbms_types as types;
+use super::bindings::fermyon::spin::{mysql, postgres};
+use crate::host::HostState;
+
+/// A guest's PostgreSQL connection.
+pub struct PgHandle {
+    client: Arc<tokio_postgres::Client>,
+}
+
+/// A guest's MySQL connection (a pool per address; each call takes a connection from it).
+pub struct MysqlHandle {
+    pool: mysql_async::Pool,
+}
+
+/// A component's database connections, by address; shared by its instances.
+#[derive(Clone, Default)]
+pub struct RdbmsConnections {
+    postgres: Arc<Mutex<HashMap<String, Arc<tokio_postgres::Client>>>>,
+    mysql: Arc<Mutex<HashMap<String, mysql_async::Pool>>>,
+}
+
+fn failed(e: impl std::fmt::Display) -> types::Error {
+    types::Error::ConnectionFailed(e.to_string())
+}
+
+impl HostState {
+    /// Checks `scheme://host:port` against the grants and returns the address to connect to.
+    async fn checked_ip(
+        &mut self,
+        scheme: &str,
+        host: &str,
+        port: u16,
+    ) -> Result<IpAddr, types::Error> {
+        let addrs = self.allowed_hosts().resolve(scheme, host, port).await.map_err(|denied| {
+            tracing::warn!(component = %self.component_id(), "outbound {scheme} denied: {denied}");
+            types::Error::ConnectionFailed(denied.to_string())
+        })?;
+        Ok(addrs[0].ip())
+    }
+
+    async fn postgres_client(
+        &mut self,
+        address: &str,
+    ) -> Result<Arc<tokio_postgres::Client>, types::Error> {
+        let mut config: tokio_postgres::Config = address
+            .parse()
+            .map_err(|e| types::Error::ConnectionFailed(format!("invalid address: {e}")))?;
+        let host = match config.get_hosts() {
+            [tokio_postgres::config::Host::Tcp(h)] => h.clone(),
+            _ => return Err(failed("the address must name exactly one TCP host")),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let ip = self.checked_ip("postgres", &host, port).await?;
+        let mut pool = self.rdbms.postgres.lock().await;
+        if let Some(client) = pool.get(address)
+            && !client.is_closed()
+        {
+            return Ok(client.clone());
+        }
+        config.hostaddr(ip);
+        config.connect_timeout(std::time::Duration::from_secs(5));
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(failed)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("postgres connection ended: {e}");
+            }
+        });
+        let client = Arc::new(client);
+        pool.insert(address.to_string(), client.clone());
+        Ok(client)
+    }
+
+    async fn mysql_pool(&mut self, address: &str) -> Result<mysql_async::Pool, types::Error> {
+        let opts = mysql_async::Opts::from_url(address)
+            .map_err(|e| types::Error::ConnectionFailed(format!("invalid address: {e}")))?;
+        let host = opts.ip_or_hostname().to_string();
+        let port = opts.tcp_port();
+        let ip = self.checked_ip("mysql", &host, port).await?;
+        let mut pools = self.rdbms.mysql.lock().await;
+        if let Some(pool) = pools.get(address) {
+            return Ok(pool.clone());
+        }
+        let opts = mysql_async::OptsBuilder::from_opts(opts).ip_or_hostname(ip.to_string());
+        let pool = mysql_async::Pool::new(opts);
+        // Connect once now, so a bad address fails at open as the guest expects.
+        pool.get_conn().await.map_err(failed)?;
+        pools.insert(address.to_string(), pool.clone());
+        Ok(pool)
+    }
+}
+
+// ---- PostgreSQL
+
+/// A typed NULL that PostgreSQL accepts for any column type.
+#[derive(Debug)]
+struct Null;
+
+impl tokio_postgres::types::ToSql for Null {
+    fn to_sql(
+        &self,
+        _: &tokio_postgres::types::Type,
+        _: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(tokio_postgres::types::IsNull::Yes)
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+type PgParam = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
+
+fn pg_param(p: types::ParameterValue) -> Result<PgParam, types::Error> {
+    use types::ParameterValue as P;
+    Ok(match p {
+        P::Boolean(v) => Box::new(v),
+        P::Int8(v) => Box::new(v),
+        P::Int16(v) => Box::new(v),
+        P::Int32(v) => Box::new(v),
+        P::Int64(v) => Box::new(v),
+        P::Uint8(v) => Box::new(i16::from(v)),
+        P::Uint16(v) => Box::new(i32::from(v)),
+        P::Uint32(v) => Box::new(i64::from(v)),
+        P::Uint64(v) => Box::new(i64::try_from(v).map_err(|_| {
+            types::Error::BadParameter(format!("{v} does not fit PostgreSQL's bigint"))
+        })?),
+        P::Floating32(v) => Box::new(v),
+        P::Floating64(v) => Box::new(v),
+        P::Str(v) => Box::new(v),
+        P::Binary(v) => Box::new(v),
+        P::DbNull => Box::new(Null),
+    })
+}
+
+fn pg_column(c: &tokio_postgres::Column) -> types::Column {
+    use tokio_postgres::types::Type;
+    let t = c.type_();
+    let data_type = match *t {
+        Type::BOOL => types::DbDataType::Boolean,
+        Type::CHAR => types::DbDataType::Int8,
+        Type::INT2 => types::DbDataType::Int16,
+        Type::INT4 => types::DbDataType::Int32,
+        Type::INT8 => types::DbDataType::Int64,
+        Type::FLOAT4 => types::DbDataType::Floating32,
+        Type::FLOAT8 => types::DbDataType::Floating64,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME => types::DbDataType::Str,
+        Type::BYTEA => types::DbDataType::Binary,
+        _ => types::DbDataType::Other,
+    };
+    types::Column {
+        name: c.name().to_string(),
+        data_type,
+    }
+}
+
+fn pg_value(
+    row: &tokio_postgres::Row,
+    i: usize,
+    ty: types::DbDataType,
+) -> Result<types::DbValue, types::Error> {
+    use types::DbValue as V;
+    let conv = |e: tokio_postgres::Error| types::Error::ValueConversionFailed(e.to_string());
+    macro_rules! get {
+        ($t:ty, $variant:ident) => {
+            row.try_get::<_, Option<$t>>(i)
+                .map_err(conv)?
+                .map_or(V::DbNull, V::$variant)
+        };
+    }
+    Ok(match ty {
+        types::DbDataType::Boolean => get!(bool, Boolean),
+        types::DbDataType::Int8 => get!(i8, Int8),
+        types::DbDataType::Int16 => get!(i16, Int16),
+        types::DbDataType::Int32 => get!(i32, Int32),
+        types::DbDataType::Int64 => get!(i64, Int64),
+        types::DbDataType::Floating32 => get!(f32, Floating32),
+        types::DbDataType::Floating64 => get!(f64, Floating64),
+        types::DbDataType::Str => get!(String, Str),
+        types::DbDataType::Binary => get!(Vec<u8>, Binary),
+        _ => V::Unsupported,
+    })
+}
+
+async fn pg_query(
+    client: &tokio_postgres::Client,
+    statement: &str,
+    params: Vec<types::ParameterValue>,
+) -> Result<types::RowSet, types::Error> {
+    let params = params
+        .into_iter()
+        .map(pg_param)
+        .collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        params.iter().map(|p| p.as_ref() as _).collect();
+    let stmt = client
+        .prepare(statement)
+        .await
+        .map_err(|e| types::Error::QueryFailed(pg_message(&e)))?;
+    let columns: Vec<types::Column> = stmt.columns().iter().map(pg_column).collect();
+    let rows = client
+        .query(&stmt, &refs)
+        .await
+        .map_err(|e| types::Error::QueryFailed(pg_message(&e)))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut values = Vec::with_capacity(columns.len());
+        for (i, c) in columns.iter().enumerate() {
+            values.push(pg_value(row, i, c.data_type)?);
+        }
+        out.push(values);
+    }
+    Ok(types::RowSet { columns, rows: out })
+}
+
+/// The server's own message when there is one (`relation "x" does not exist`).
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map_or_else(|| e.to_string(), |d| d.message().to_string())
+}
+
+impl types::Host for HostState {}
+
+impl postgres::Host for HostState {}
+
+impl postgres::HostConnection for HostState {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<PgHandle>, types::Error>> {
+        Ok(match self.postgres_client(&address).await {
+            Ok(client) => Ok(self.table.push(PgHandle { client })?),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn query(
+        &mut self,
+        h: Resource<PgHandle>,
+        statement: String,
+        params: Vec<types::ParameterValue>,
+    ) -> wasmtime::Result<Result<types::RowSet, types::Error>> {
+        let client = self.table.get(&h)?.client.clone();
+        Ok(pg_query(&client, &statement, params).await)
+    }
+
+    async fn execute(
+        &mut self,
+        h: Resource<PgHandle>,
+        statement: String,
+        params: Vec<types::ParameterValue>,
+    ) -> wasmtime::Result<Result<u64, types::Error>> {
+        let client = self.table.get(&h)?.client.clone();
+        let params = match params
+            .into_iter()
+            .map(pg_param)
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            params.iter().map(|p| p.as_ref() as _).collect();
+        Ok(client
+            .execute(statement.as_str(), &refs)
+            .await
+            .map_err(|e| types::Error::QueryFailed(pg_message(&e))))
+    }
+
+    async fn drop(&mut self, h: Resource<PgHandle>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+// ---- MySQL
+
+fn mysql_param(p: types::ParameterValue) -> mysql_async::Value {
+    use mysql_async::Value as M;
+    use types::ParameterValue as P;
+    match p {
+        P::Boolean(v) => M::Int(i64::from(v)),
+        P::Int8(v) => M::Int(v.into()),
+        P::Int16(v) => M::Int(v.into()),
+        P::Int32(v) => M::Int(v.into()),
+        P::Int64(v) => M::Int(v),
+        P::Uint8(v) => M::UInt(v.into()),
+        P::Uint16(v) => M::UInt(v.into()),
+        P::Uint32(v) => M::UInt(v.into()),
+        P::Uint64(v) => M::UInt(v),
+        P::Floating32(v) => M::Float(v),
+        P::Floating64(v) => M::Double(v),
+        P::Str(v) => M::Bytes(v.into_bytes()),
+        P::Binary(v) => M::Bytes(v),
+        P::DbNull => M::NULL,
+    }
+}
+
+fn mysql_column(c: &mysql_async::Column) -> types::Column {
+    use mysql_async::consts::{ColumnFlags, ColumnType as T};
+    let unsigned = c.flags().contains(ColumnFlags::UNSIGNED_FLAG);
+    let binary = c.character_set() == 63;
+    let data_type = match (c.column_type(), unsigned) {
+        (T::MYSQL_TYPE_TINY, false) => types::DbDataType::Int8,
+        (T::MYSQL_TYPE_TINY, true) => types::DbDataType::Uint8,
+        (T::MYSQL_TYPE_SHORT, false) => types::DbDataType::Int16,
+        (T::MYSQL_TYPE_SHORT, true) => types::DbDataType::Uint16,
+        (T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_INT24, false) => types::DbDataType::Int32,
+        (T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_INT24, true) => types::DbDataType::Uint32,
+        (T::MYSQL_TYPE_LONGLONG, false) => types::DbDataType::Int64,
+        (T::MYSQL_TYPE_LONGLONG, true) => types::DbDataType::Uint64,
+        (T::MYSQL_TYPE_FLOAT, _) => types::DbDataType::Floating32,
+        (T::MYSQL_TYPE_DOUBLE, _) => types::DbDataType::Floating64,
+        (
+            T::MYSQL_TYPE_VARCHAR
+            | T::MYSQL_TYPE_VAR_STRING
+            | T::MYSQL_TYPE_STRING
+            | T::MYSQL_TYPE_BLOB
+            | T::MYSQL_TYPE_TINY_BLOB
+            | T::MYSQL_TYPE_MEDIUM_BLOB
+            | T::MYSQL_TYPE_LONG_BLOB,
+            _,
+        ) => {
+            if binary {
+                types::DbDataType::Binary
+            } else {
+                types::DbDataType::Str
+            }
+        }
+        _ => types::DbDataType::Other,
+    };
+    types::Column {
+        name: c.name_str().to_string(),
+        data_type,
+    }
+}
+
+fn mysql_value(
+    v: mysql_async::Value,
+    ty: types::DbDataType,
+) -> Result<types::DbValue, types::Error> {
+    use mysql_async::Value as M;
+    use types::{DbDataType as T, DbValue as V};
+    let bad =
+        |what: &str| types::Error::ValueConversionFailed(format!("cannot read {what} as {ty:?}"));
+    let int = |v: &M| -> Option<i128> {
+        match v {
+            M::Int(i) => Some(i128::from(*i)),
+            M::UInt(u) => Some(i128::from(*u)),
+            M::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+            _ => None,
+        }
+    };
+    if v == M::NULL {
+        return Ok(V::DbNull);
+    }
+    Ok(match ty {
+        T::Int8 => V::Int8(
+            int(&v)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        T::Int16 => V::Int16(
+            int(&v)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        T::Int32 => V::Int32(
+            int(&v)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        T::Int64 => V::Int64(
+            int(&v)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        T::Uint8 => V::Uint8(
+            int(&v)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        T::Uint16 => V::Uint16(
+            int(&v)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        T::Uint32 => V::Uint32(
+            int(&v)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        T::Uint64 => V::Uint64(
+            int(&v)
+                .and_then(|i| i.try_into().ok())
+                .ok_or_else(|| bad("value"))?,
+        ),
+        T::Floating32 => match v {
+            M::Float(f) => V::Floating32(f),
+            M::Double(d) => V::Floating32(d as f32),
+            _ => return Err(bad("value")),
+        },
+        T::Floating64 => match v {
+            M::Double(d) => V::Floating64(d),
+            M::Float(f) => V::Floating64(f.into()),
+            _ => return Err(bad("value")),
+        },
+        T::Str => match v {
+            M::Bytes(b) => V::Str(String::from_utf8(b).map_err(|_| bad("bytes"))?),
+            _ => return Err(bad("value")),
+        },
+        T::Binary => match v {
+            M::Bytes(b) => V::Binary(b),
+            _ => return Err(bad("value")),
+        },
+        _ => V::Unsupported,
+    })
+}
+
+async fn mysql_query(
+    pool: &mysql_async::Pool,
+    statement: &str,
+    params: Vec<types::ParameterValue>,
+) -> Result<types::RowSet, types::Error> {
+    use mysql_async::prelude::Queryable as _;
+    let mut conn = pool.get_conn().await.map_err(failed)?;
+    let params = mysql_async::Params::Positional(params.into_iter().map(mysql_param).collect());
+    let mut result = conn
+        .exec_iter(statement, params)
+        .await
+        .map_err(|e| types::Error::QueryFailed(e.to_string()))?;
+    let columns: Vec<types::Column> = result
+        .columns()
+        .map(|cols| cols.iter().map(mysql_column).collect())
+        .unwrap_or_default();
+    let rows: Vec<mysql_async::Row> = result
+        .collect()
+        .await
+        .map_err(|e| types::Error::QueryFailed(e.to_string()))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let values = row.unwrap();
+        let mut converted = Vec::with_capacity(values.len());
+        for (v, c) in values.into_iter().zip(&columns) {
+            converted.push(mysql_value(v, c.data_type)?);
+        }
+        out.push(converted);
+    }
+    Ok(types::RowSet { columns, rows: out })
+}
+
+impl mysql::Host for HostState {}
+
+impl mysql::HostConnection for HostState {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<MysqlHandle>, types::Error>> {
+        Ok(match self.mysql_pool(&address).await {
+            Ok(pool) => Ok(self.table.push(MysqlHandle { pool })?),
+            Err(e) => Err(e),
+        })
+    }
+
+    async fn query(
+        &mut self,
+        h: Resource<MysqlHandle>,
+        statement: String,
+        params: Vec<types::ParameterValue>,
+    ) -> wasmtime::Result<Result<types::RowSet, types::Error>> {
+        let pool = self.table.get(&h)?.pool.clone();
+        Ok(mysql_query(&pool, &statement, params).await)
+    }
+
+    async fn execute(
+        &mut self,
+        h: Resource<MysqlHandle>,
+        statement: String,
+        params: Vec<types::ParameterValue>,
+    ) -> wasmtime::Result<Result<(), types::Error>> {
+        use mysql_async::prelude::Queryable as _;
+        let pool = self.table.get(&h)?.pool.clone();
+        let mut conn = match pool.get_conn().await {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(failed(e))),
+        };
+        let params = mysql_async::Params::Positional(params.into_iter().map(mysql_param).collect());
+        Ok(conn
+            .exec_drop(statement, params)
+            .await
+            .map_err(|e| types::Error::QueryFailed(e.to_string())))
+    }
+
+    async fn drop(&mut self, h: Resource<MysqlHandle>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
