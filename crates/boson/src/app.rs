@@ -284,34 +284,23 @@ async fn resolve_component(
             "{file}:{line}: component `{id}` uses `{field}`, which Boson does not implement yet ({issue}) — remove it to run the app"
         )
     };
-    for s in &c.key_value_stores {
-        let configured = options
-            .runtime_config
-            .as_ref()
-            .is_some_and(|rc| rc.key_value_store.contains_key(&s.value));
-        if s.value != "default" && !configured {
-            bail!(
-                "{file}:{}: component `{id}` lists key-value store `{}`, but no backend defines it — add [key_value_store.{}] to the runtime config (--runtime-config-file), or use `default`",
-                s.line,
-                s.value,
-                s.value
-            );
-        }
-    }
-    for s in &c.sqlite_databases {
-        let configured = options
-            .runtime_config
-            .as_ref()
-            .is_some_and(|rc| rc.sqlite_database.contains_key(&s.value));
-        if s.value != "default" && !configured {
-            bail!(
-                "{file}:{}: component `{id}` lists SQLite database `{}`, but no backend defines it — add [sqlite_database.{}] to the runtime config (--runtime-config-file), or use `default`",
-                s.line,
-                s.value,
-                s.value
-            );
-        }
-    }
+    let rc = options.runtime_config.as_ref();
+    check_labels(
+        &c.key_value_stores,
+        file,
+        id,
+        "key-value store",
+        "key_value_store",
+        |l| rc.is_some_and(|rc| rc.key_value_store.contains_key(l)),
+    )?;
+    check_labels(
+        &c.sqlite_databases,
+        file,
+        id,
+        "SQLite database",
+        "sqlite_database",
+        |l| rc.is_some_and(|rc| rc.sqlite_database.contains_key(l)),
+    )?;
     if let Some(s) = c.ai_models.first() {
         return Err(unsupported(
             s.line,
@@ -392,6 +381,28 @@ async fn resolve_component(
         sqlite_databases: c.sqlite_databases.iter().map(|s| s.value.clone()).collect(),
         variables: Arc::new(render_component_variables(&templates, app_variables)?),
     })
+}
+
+/// Every label a component lists must be `default` or have a backend in the runtime config.
+fn check_labels(
+    labels: &[boson_manifest::Located<String>],
+    file: &str,
+    id: &str,
+    what: &str,
+    section: &str,
+    configured: impl Fn(&str) -> bool,
+) -> anyhow::Result<()> {
+    for label in labels {
+        if label.value != "default" && !configured(&label.value) {
+            bail!(
+                "{file}:{}: component `{id}` lists {what} `{}`, but no backend defines it — add [{section}.{}] to the runtime config (--runtime-config-file), or use `default`",
+                label.line,
+                label.value,
+                label.value
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Downloads a `{ url, digest }` source once into the cache, verifying its sha256.

@@ -38,8 +38,25 @@ variables = {{ message = "{{{{ greeting }}}}, world", token = "{{{{ token }}}}" 
 const REDIS_CACHE: &str =
     "[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/14\"\n";
 
+/// The kv app with extra `allowed_outbound_hosts` entries and the Redis `cache` store.
+fn start_kv_app_granting(lang: &str, grants: &[&str]) -> (AppDir, Boson) {
+    let list: Vec<String> = grants.iter().map(|g| format!("\"{g}\"")).collect();
+    let manifest = kv_manifest(&guest(lang, "kv")).replace(
+        "key_value_stores = [\"default\", \"cache\"]",
+        &format!(
+            "key_value_stores = [\"default\", \"cache\"]\nallowed_outbound_hosts = [{}]",
+            list.join(", ")
+        ),
+    );
+    start_app(manifest, REDIS_CACHE)
+}
+
 fn start_kv_app(lang: &str, runtime_config: &str) -> (AppDir, Boson) {
-    let app = AppDir::new(&kv_manifest(&guest(lang, "kv")));
+    start_app(kv_manifest(&guest(lang, "kv")), runtime_config)
+}
+
+fn start_app(manifest: String, runtime_config: &str) -> (AppDir, Boson) {
+    let app = AppDir::new(&manifest);
     app.write("runtime-config.toml", runtime_config);
     let rc = app.path().join("runtime-config.toml");
     let boson = Boson::start(
@@ -466,22 +483,7 @@ fn c_sqlite() {
 }
 
 fn outbound_redis(lang: &str) {
-    let manifest = kv_manifest(&guest(lang, "kv")).replace(
-        "key_value_stores = [\"default\", \"cache\"]",
-        "key_value_stores = [\"default\", \"cache\"]\nallowed_outbound_hosts = [\"redis://127.0.0.1:6379\", \"redis://*:6390\"]",
-    );
-    let app = AppDir::new(&manifest);
-    app.write("runtime-config.toml", REDIS_CACHE);
-    let rc = app.path().join("runtime-config.toml");
-    let boson = Boson::start(
-        app.path(),
-        &[
-            "--runtime-config-file",
-            rc.to_str().unwrap(),
-            "--variable",
-            "token=x",
-        ],
-    );
+    let (_app, boson) = start_kv_app_granting(lang, &["redis://127.0.0.1:6379", "redis://*:6390"]);
     let addr = "redis%3A%2F%2F127.0.0.1%3A6379%2F12";
     let call = |method: &str, path: &str, body: &str| {
         request(
@@ -620,24 +622,7 @@ fn c_outbound_redis() {
 }
 
 fn rdbms(lang: &str, kind: &str, addr: &str, grant: &str) {
-    let manifest = kv_manifest(&guest(lang, "kv")).replace(
-        "key_value_stores = [\"default\", \"cache\"]",
-        &format!(
-            "key_value_stores = [\"default\", \"cache\"]\nallowed_outbound_hosts = [\"{grant}\"]"
-        ),
-    );
-    let app = AppDir::new(&manifest);
-    app.write("runtime-config.toml", REDIS_CACHE);
-    let rc = app.path().join("runtime-config.toml");
-    let boson = Boson::start(
-        app.path(),
-        &[
-            "--runtime-config-file",
-            rc.to_str().unwrap(),
-            "--variable",
-            "token=x",
-        ],
-    );
+    let (_app, boson) = start_kv_app_granting(lang, &[grant]);
     let encoded: String = addr
         .bytes()
         .map(|b| {
