@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts the backing services the tests use (Redis, PostgreSQL, MariaDB), if they are not running (they are started
+# Starts the backing services the tests use (Redis, PostgreSQL, MariaDB, Mosquitto), if they are not running (they are started
 # before a session on these machines; a stopped one is started with the same command).
 set -euo pipefail
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -26,4 +26,9 @@ if ! up 3306; then
   echo "services: starting MariaDB" >&2
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
   wait_up 3306 MariaDB
+fi
+if ! up 1883; then
+  echo "services: starting Mosquitto" >&2
+  mosquitto -d -c /etc/mosquitto/mosquitto.conf
+  wait_up 1883 Mosquitto
 fi

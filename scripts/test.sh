@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Boson on a fresh machine: installs the guest toolchains (cached under
 # ~/.cache/boson/tools), builds the test guests from source (cached by content hash), then
-# starts the services the tests talk to (Redis, PostgreSQL, MariaDB), runs the workspace's tests.
+# starts the services the tests talk to (Redis, PostgreSQL, MariaDB, Mosquitto), runs the workspace's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/boson/target}"

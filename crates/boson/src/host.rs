@@ -19,6 +19,7 @@ use wasmtime_wasi_http::{
 };
 
 use crate::capability::key_value::KeyValue;
+use crate::capability::mqtt::MqttConnections;
 use crate::capability::rdbms::RdbmsConnections;
 use crate::capability::redis::RedisConnections;
 use crate::capability::sqlite::Sqlite;
@@ -37,6 +38,7 @@ pub struct HostState {
     pub(crate) sqlite: Sqlite,
     pub(crate) redis: RedisConnections,
     pub(crate) rdbms: RdbmsConnections,
+    pub(crate) mqtt: MqttConnections,
     pub(crate) variables: Variables,
 }
 
@@ -95,6 +97,7 @@ impl HostState {
             sqlite: loaded.sqlite.clone(),
             redis: loaded.redis.clone(),
             rdbms: loaded.rdbms.clone(),
+            mqtt: loaded.mqtt.clone(),
             variables: Variables {
                 values: component.variables.clone(),
             },

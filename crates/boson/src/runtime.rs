@@ -16,6 +16,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::app::{ResolvedApp, ResolvedComponent};
 use crate::capability::key_value::KeyValue;
+use crate::capability::mqtt::MqttConnections;
 use crate::capability::rdbms::RdbmsConnections;
 use crate::capability::redis::RedisConnections;
 use crate::capability::sqlite::Sqlite;
@@ -50,6 +51,8 @@ pub struct LoadedComponent {
     pub redis: RedisConnections,
     /// Outbound PostgreSQL and MySQL connections, shared by the component's instances.
     pub rdbms: RdbmsConnections,
+    /// Outbound MQTT connections, shared by the component's instances.
+    pub mqtt: MqttConnections,
 }
 
 /// The two handler shapes Boson serves.
@@ -191,6 +194,7 @@ impl Runtime {
                     },
                     redis: RedisConnections::default(),
                     rdbms: RdbmsConnections::default(),
+                    mqtt: MqttConnections::default(),
                 }),
             );
         }

@@ -1,5 +1,5 @@
-/* Boson test guest (C): Spin key-value stores, variables, SQLite, outbound Redis, PostgreSQL and
- * MySQL (fermyon:spin@2.0.0), wasi:keyvalue (store, atomics, batch @0.2.0-draft2) and wasi:config/store,
+/* Boson test guest (C): Spin key-value stores, variables, SQLite, outbound Redis, PostgreSQL,
+ * MySQL and MQTT (fermyon:spin@2.0.0), wasi:keyvalue (store, atomics, batch @0.2.0-draft2) and wasi:config/store,
  * behind one wasi:http/incoming-handler@0.2.12. See tests/guests/README.md for the routes.
  *
  * Built against the world `local:guest/kv-app` (= wasi:http/proxy@0.2.12 + Boson's
@@ -1560,6 +1560,66 @@ static void route_rdbms(outparam_t out, wasi_http_types_borrow_incoming_request_
     free(addr);
 }
 
+/* ------------------------------------------------------------------ fermyon:spin/mqtt */
+
+/* Every mqtt error -> 400 "error: <case>" (+ ": <message>" for connection-failed and other). */
+static void mqtt_error(outparam_t out, fermyon_spin_mqtt_error_t *err) {
+    buf_t b = {0};
+    switch (err->tag) {
+    case FERMYON_SPIN_MQTT_ERROR_INVALID_ADDRESS: respond_text(out, 400, "error: invalid-address"); break;
+    case FERMYON_SPIN_MQTT_ERROR_TOO_MANY_CONNECTIONS: respond_text(out, 400, "error: too-many-connections"); break;
+    case FERMYON_SPIN_MQTT_ERROR_CONNECTION_FAILED:
+    case FERMYON_SPIN_MQTT_ERROR_OTHER:
+        buf_puts(&b, err->tag == FERMYON_SPIN_MQTT_ERROR_OTHER ? "error: other: " : "error: connection-failed: ");
+        /* both cases carry a string, at the same place in the union */
+        buf_append(&b, err->val.other.ptr, err->val.other.len);
+        respond_buf(out, 400, "text/plain", &b);
+        break;
+    default: respond_text(out, 400, "error: unknown mqtt error"); break;
+    }
+    fermyon_spin_mqtt_error_free(err);
+}
+
+/* POST /mqtt/publish/<topic>?addr=<url>&qos=<0|1|2>, the body is the payload. */
+static void route_mqtt(outparam_t out, wasi_http_types_borrow_incoming_request_t req, char **seg, size_t nseg,
+                       const char *query) {
+    if (nseg != 3 || strcmp(seg[1], "publish") != 0) {
+        respond_text(out, 404, "not-found");
+        return;
+    }
+    char *addr = query_param(query, "addr");
+    char *qos_text = query_param(query, "qos");
+    int qos = qos_text && qos_text[0] >= '0' && qos_text[0] <= '2' && qos_text[1] == 0 ? qos_text[0] - '0' : -1;
+    free(qos_text);
+    if (!addr || qos < 0) {
+        free(addr);
+        respond_text(out, 400, "bad-request");
+        return;
+    }
+    buf_t body = {0};
+    if (read_request_body(req, &body) != 0) {
+        buf_free(&body);
+        free(addr);
+        respond_text(out, 500, "error: reading the request body failed");
+        return;
+    }
+    kv_app_string_t address = str_of(addr), empty = str_of(""), topic = str_of(seg[2]);
+    fermyon_spin_mqtt_own_connection_t conn;
+    fermyon_spin_mqtt_error_t err;
+    if (!fermyon_spin_mqtt_static_connection_open(&address, &empty, &empty, 30, &conn, &err)) {
+        mqtt_error(out, &err);
+    } else {
+        fermyon_spin_mqtt_payload_t payload = {body.ptr, body.len};
+        if (!fermyon_spin_mqtt_method_connection_publish(fermyon_spin_mqtt_borrow_connection(conn), &topic, &payload,
+                                                         (fermyon_spin_mqtt_qos_t)qos, &err))
+            mqtt_error(out, &err);
+        else respond_text(out, 200, "ok");
+        fermyon_spin_mqtt_connection_drop_own(conn);
+    }
+    buf_free(&body);
+    free(addr);
+}
+
 /* ------------------------------------------------------------------ entry point */
 
 void exports_wasi_http_incoming_handler_handle(exports_wasi_http_incoming_handler_own_incoming_request_t request,
@@ -1610,6 +1670,7 @@ void exports_wasi_http_incoming_handler_handle(exports_wasi_http_incoming_handle
     else if (strcmp(seg[0], "sql") == 0) route_sql(response_out, req, seg, nseg);
     else if (strcmp(seg[0], "redis") == 0) route_redis(response_out, req, seg, nseg, query);
     else if (strcmp(seg[0], "pg") == 0 || strcmp(seg[0], "mysql") == 0) route_rdbms(response_out, req, seg, nseg, query);
+    else if (strcmp(seg[0], "mqtt") == 0) route_mqtt(response_out, req, seg, nseg, query);
     else respond_text(response_out, 404, "not-found");
 
     for (size_t k = 0; k < nseg; k++) free(seg[k]);

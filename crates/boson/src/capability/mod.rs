@@ -6,6 +6,7 @@
 //! so that components built with the Spin SDKs link unchanged.
 
 pub mod key_value;
+pub mod mqtt;
 pub mod rdbms;
 pub mod redis;
 pub mod sqlite;
@@ -26,6 +27,7 @@ pub(crate) mod bindings {
             "wasi:keyvalue/atomics.cas": crate::capability::key_value::CasHandle,
             "fermyon:spin/sqlite.connection": crate::capability::sqlite::ConnectionHandle,
             "fermyon:spin/redis.connection": crate::capability::redis::ConnectionHandle,
+            "fermyon:spin/mqtt.connection": crate::capability::mqtt::ConnectionHandle,
             "fermyon:spin/postgres.connection": crate::capability::rdbms::PgHandle,
             "fermyon:spin/mysql.connection": crate::capability::rdbms::MysqlHandle,
         },
@@ -33,8 +35,9 @@ pub(crate) mod bindings {
 }
 
 /// Interfaces the capabilities provide, by exact import name (for start-up import checks).
-pub const PROVIDED_INTERFACES: [&str; 11] = [
+pub const PROVIDED_INTERFACES: [&str; 12] = [
     "fermyon:spin/key-value@2.0.0",
+    "fermyon:spin/mqtt@2.0.0",
     "fermyon:spin/rdbms-types@2.0.0",
     "fermyon:spin/postgres@2.0.0",
     "fermyon:spin/mysql@2.0.0",

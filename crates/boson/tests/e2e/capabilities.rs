@@ -739,3 +739,64 @@ fn mysql_from_python_and_c() {
         );
     }
 }
+
+#[test]
+fn outbound_mqtt_from_python_and_c() {
+    for lang in ["python", "c"] {
+        let (_app, boson) = start_kv_app_granting(lang, &["mqtt://127.0.0.1:1883"]);
+        let topic = format!("boson/test/{}", unique(lang));
+        // A real subscriber on the real broker.
+        let mut options = rumqttc::MqttOptions::new(unique("sub"), "127.0.0.1", 1883);
+        options.set_keep_alive(Duration::from_secs(30));
+        let (client, mut connection) = rumqttc::Client::new(options, 16);
+        client.subscribe(&topic, rumqttc::QoS::AtLeastOnce).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for event in connection.iter() {
+                match event {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                        let _ = tx.send(None);
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        let _ = tx.send(Some(p.payload.to_vec()));
+                    }
+                    Err(_) => break,
+                    _ => {}
+                }
+            }
+        });
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+            None,
+            "{lang}: no SUBACK"
+        );
+        let encoded = topic.replace('/', "%2F");
+        let addr = "mqtt%3A%2F%2F127.0.0.1%3A1883";
+        let r = request(
+            boson.addr,
+            "POST",
+            &format!("/mqtt/publish/{encoded}?addr={addr}&qos=1"),
+            &[],
+            b"hello over mqtt",
+        );
+        assert_eq!(r.status, 200, "{lang}: {}", r.text());
+        let got = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(got.as_deref(), Some(&b"hello over mqtt"[..]), "{lang}");
+
+        // Another port is not granted.
+        let r = request(
+            boson.addr,
+            "POST",
+            &format!("/mqtt/publish/{encoded}?addr=mqtt%3A%2F%2F127.0.0.1%3A1884&qos=0"),
+            &[],
+            b"x",
+        );
+        assert_eq!(r.status, 400, "{lang}: {}", r.text());
+        assert!(
+            r.text().contains("allowed_outbound_hosts"),
+            "{lang}: {}",
+            r.text()
+        );
+        let _ = client.disconnect();
+    }
+}

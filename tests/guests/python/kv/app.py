@@ -1,6 +1,6 @@
 """Boson test guest (Python, WASI 0.2, spin-sdk 3.x): Spin key-value stores, variables, SQLite,
-outbound Redis, PostgreSQL and MySQL through `spin_sdk.key_value`, `spin_sdk.variables`,
-`spin_sdk.sqlite`, `spin_sdk.redis`, `spin_sdk.postgres` and `spin_sdk.mysql`
+outbound Redis, PostgreSQL, MySQL and MQTT through `spin_sdk.key_value`, `spin_sdk.variables`,
+`spin_sdk.sqlite`, `spin_sdk.redis`, `spin_sdk.postgres`, `spin_sdk.mysql` and `spin_sdk.mqtt`
 (fermyon:spin@2.0.0). See tests/guests/README.md for the routes.
 """
 import importlib
@@ -31,9 +31,10 @@ def _alias_sqlite_bindings() -> None:
 
 _alias_sqlite_bindings()
 
-from spin_sdk import http, key_value, mysql, postgres, redis, sqlite, variables  # noqa: E402
+from spin_sdk import http, key_value, mqtt, mysql, postgres, redis, sqlite, variables  # noqa: E402
 from spin_sdk.http import Request, Response  # noqa: E402
 from spin_sdk.wit.imports import key_value as kv_wit  # noqa: E402
+from spin_sdk.wit.imports import mqtt as mqtt_wit  # noqa: E402
 from spin_sdk.wit.imports import rdbms_types as rdbms  # noqa: E402
 from spin_sdk.wit.imports import redis as redis_wit  # noqa: E402
 from spin_sdk.wit.imports import sqlite as sql_wit  # noqa: E402
@@ -468,6 +469,45 @@ def route_rdbms(segments: List[str], query: str, body: bytes) -> Response:
     })
 
 
+# ---------------------------------------------------------------- fermyon:spin/mqtt
+
+MQTT_QOS = {"0": mqtt_wit.Qos.AT_MOST_ONCE, "1": mqtt_wit.Qos.AT_LEAST_ONCE, "2": mqtt_wit.Qos.EXACTLY_ONCE}
+
+# mqtt `error` class -> (case name, carries a message)
+MQTT_ERROR_NAMES = {
+    mqtt_wit.Error_InvalidAddress: ("invalid-address", False),
+    mqtt_wit.Error_TooManyConnections: ("too-many-connections", False),
+    mqtt_wit.Error_ConnectionFailed: ("connection-failed", True),
+    mqtt_wit.Error_Other: ("other", True),
+}
+
+
+def mqtt_error(err: Err) -> Response:
+    """Every mqtt error -> 400 "error: <case>" (+ ": <message>")."""
+    value = err.value
+    entry = MQTT_ERROR_NAMES.get(type(value))
+    if entry is None:
+        return text(400, f"error: {value!r}")
+    name, has_message = entry
+    return text(400, f"error: {name}: {value.value}" if has_message else f"error: {name}")
+
+
+def route_mqtt(segments: List[str], query: str, body: bytes) -> Response:
+    # segments: ["mqtt", "publish", topic]
+    if len(segments) != 3 or segments[1] != "publish":
+        return text(404, "not-found")
+    address = query_param(query, "addr")
+    qos = MQTT_QOS.get(query_param(query, "qos") or "")
+    if address is None or qos is None:
+        return text(400, "bad-request")
+    try:
+        with mqtt.open(address, "", "", 30) as conn:
+            conn.publish(segments[2], body, qos)
+    except Err as err:
+        return mqtt_error(err)
+    return text(200, "ok")
+
+
 class IncomingHandler(http.IncomingHandler):
     def handle_request(self, request: Request) -> Response:
         path, _, query = request.uri.partition("?")
@@ -483,4 +523,6 @@ class IncomingHandler(http.IncomingHandler):
             return route_redis(segments, query, request.body or b"")
         if segments[0] in ("pg", "mysql"):
             return route_rdbms(segments, query, request.body or b"")
+        if segments[0] == "mqtt":
+            return route_mqtt(segments, query, request.body or b"")
         return text(404, "not-found")
