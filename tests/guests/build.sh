@@ -21,7 +21,6 @@
 #   BOSON_TOOLS_DIR         toolchain cache (default $HOME/.cache/boson/tools)
 #   BOSON_SKIP_INSTALL=1    do not run install-toolchains.sh (it must have run before)
 #   BOSON_BUILD_JOBS=N      guests built in parallel (default: number of cores)
-#   BOSON_BUILD_SPIN_SDK_P3=1  also build python/p3-hello-spin-sdk.wasm (spin-sdk 5's own world)
 #   BOSON_FORCE_REBUILD=1   ignore the cache
 set -euo pipefail
 
@@ -212,10 +211,8 @@ guest js/hello      recipe_js     "proxy-app \"$JS/hello.js\"" "$JS/hello.js"
 guest python/spin3-hello recipe_python_spin3 "\"$PY/spin3-hello\"" "$PY/spin3-hello"
 guest python/kv     recipe_python_spin3 "\"$PY/kv\"" "$PY/kv"
 guest python/p3-hello recipe_python "\"\$BOSON_WIT_0_3_0\" local:guest-p3/p3-app \"$PY/p3-hello\"" "$PY/p3-hello"
-if [ "${BOSON_BUILD_SPIN_SDK_P3:-}" = 1 ]; then
-  guest python/p3-hello-spin-sdk recipe_python "\"\" spin:up/http-trigger@4.1.0 \"$PY/p3-hello-spin-sdk\" \"\$BOSON_SPIN_SDK_DIR\"" \
-    "$PY/p3-hello-spin-sdk"
-fi
+guest python/p3-hello-spin-sdk recipe_python "\"\" spin:up/http-trigger@4.1.0 \"$PY/p3-hello-spin-sdk\" \"\$BOSON_SPIN_SDK_DIR\"" \
+  "$PY/p3-hello-spin-sdk"
 guest c/hello          recipe_c_component "\"\$BOSON_WIT_0_2_12\" proxy-app proxy \"$C/hello.c\"" "$C/hello.c"
 guest c/hello-0.2.0    recipe_c_component "\"\$BOSON_WIT_0_2_0\" proxy-app none \"$C/hello.c\" -DHELLO_WASI_HTTP_0_2_0" "$C/hello.c"
 guest c/guest          recipe_c_component "\"\$BOSON_WIT_0_2_12\" guest-app reactor \"$C/guest.c\"" "$C/guest.c"

@@ -362,11 +362,8 @@ fn pre_instantiate(
 /// Interfaces Spin's SDKs import that Boson does not implement yet. A component importing them
 /// still starts (SDK-built components import every platform interface whether they use it or
 /// not); a call to one of them traps, failing that request with a log line.
-///
-/// WASI 0.3 release candidates (`@0.3.0-rc-*`, imported beside 0.3.0 by spin-sdk 5) are not in
-/// this list: Wasmtime resolves them to the 0.3.0 host types, which the component declares as
-/// distinct, so such components cannot be linked yet.
-const PENDING_INTERFACES: [&str; 2] = ["fermyon:spin/", "spin:"];
+/// `wasi:*@0.3.0-rc-*` are the WASI 0.3 release candidates spin-sdk 5 imports beside 0.3.0.
+const PENDING_INTERFACES: [&str; 3] = ["fermyon:spin/", "spin:", "wasi:*@0.3.0-rc-"];
 
 /// The placeholder behind every resource of a pending interface.
 struct PendingResource;
@@ -374,7 +371,10 @@ struct PendingResource;
 fn is_pending(import: &str) -> bool {
     PENDING_INTERFACES
         .iter()
-        .any(|prefix| import.starts_with(prefix))
+        .any(|prefix| match prefix.strip_prefix("wasi:*") {
+            Some(version) => import.starts_with("wasi:") && import.contains(version),
+            None => import.starts_with(prefix),
+        })
 }
 
 /// Whether the linker provides `import`: WASI and `wasi:http` at 0.2.x or exactly 0.3.0, and
@@ -428,6 +428,15 @@ fn link_pending_imports(
                 ComponentItem::Resource(_) => {
                     stub.resource(export, ResourceType::host::<PendingResource>(), |_, _| {
                         Ok(())
+                    })?;
+                }
+                ComponentItem::ComponentFunc(func) if func.async_() => {
+                    let what = format!("{name}#{export}");
+                    stub.func_new_concurrent(export, move |_, _, _, _| {
+                        let what = what.clone();
+                        Box::pin(async move {
+                            wasmtime::bail!("`{what}` is not implemented by Boson yet")
+                        })
                     })?;
                 }
                 ComponentItem::ComponentFunc(_) => {

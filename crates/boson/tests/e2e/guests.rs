@@ -31,6 +31,13 @@ fn wasi_p3_handler_is_served() {
     let r = boson.get("/");
     assert_eq!(r.status, 200, "{}\n{}", r.text(), boson.stderr());
     assert_eq!(r.text(), "Hello from Python p3!\n");
+
+    // Built with the current Spin Python SDK (5.x): WASI 0.3 handler, imports every Spin
+    // platform interface and the WASI 0.3 release candidates.
+    let boson = Boson::start(&guest("python", "p3-hello-spin-sdk"), &[]);
+    let r = boson.get("/");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), boson.stderr());
+    assert_eq!(r.text(), "Hello from the Spin Python SDK 5!\n");
 }
 
 /// Echo, logs, traps, deadlines and memory caps, for one language.

@@ -8,4 +8,4 @@ from spin_sdk.http import Request, Response
 
 class HttpHandler(http.Handler):
     async def handle_request(self, request: Request) -> Response:
-        return Response(200, {"content-type": "text/plain"}, b"Hello from Python p3!\n")
+        return Response(200, {"content-type": "text/plain"}, b"Hello from the Spin Python SDK 5!\n")
