@@ -6,6 +6,7 @@
 # Output: ${BOSON_GUESTS_DIR:-$HOME/.cache/boson/guests}/
 #   c/hello.wasm  c/hello-0.2.0.wasm  c/guest.wasm  c/kv.wasm  c/wasip1-command.wasm
 #   python/hello.wasm  python/guest.wasm  python/p3-hello.wasm  python/spin3-hello.wasm  python/kv.wasm
+#   python/p3-hello-spin-sdk.wasm  python/kv5.wasm
 #   js/hello.wasm  js/guest.wasm
 #   rust/hello.wasm
 #
@@ -213,6 +214,7 @@ guest python/kv     recipe_python_spin3 "\"$PY/kv\"" "$PY/kv"
 guest python/p3-hello recipe_python "\"\$BOSON_WIT_0_3_0\" local:guest-p3/p3-app \"$PY/p3-hello\"" "$PY/p3-hello"
 guest python/p3-hello-spin-sdk recipe_python "\"\" spin:up/http-trigger@4.1.0 \"$PY/p3-hello-spin-sdk\" \"\$BOSON_SPIN_SDK_DIR\"" \
   "$PY/p3-hello-spin-sdk"
+guest python/kv5 recipe_python "\"\" spin:up/http-trigger@4.1.0 \"$PY/kv5\" \"\$BOSON_SPIN_SDK_DIR\"" "$PY/kv5"
 guest c/hello          recipe_c_component "\"\$BOSON_WIT_0_2_12\" proxy-app proxy \"$C/hello.c\"" "$C/hello.c"
 guest c/hello-0.2.0    recipe_c_component "\"\$BOSON_WIT_0_2_0\" proxy-app none \"$C/hello.c\" -DHELLO_WASI_HTTP_0_2_0" "$C/hello.c"
 guest c/guest          recipe_c_component "\"\$BOSON_WIT_0_2_12\" guest-app reactor \"$C/guest.c\"" "$C/guest.c"

@@ -409,6 +409,124 @@ impl batch::Host for HostState {
     }
 }
 
+// ---- spin:key-value/key-value@3.0.0 (asynchronous, spin-sdk 5)
+
+use super::SpinP3;
+use super::bindings_p3::spin::key_value::key_value as spin3;
+use wasmtime::component::{Accessor, FutureReader, StreamReader};
+
+fn store_of3<U>(
+    accessor: &Accessor<U, SpinP3>,
+    h: &Resource<StoreHandle>,
+) -> wasmtime::Result<(boson_kv::Store, String)> {
+    accessor.with(|mut access| {
+        let state: &mut HostState = access.get();
+        let handle = state.table.get(h)?;
+        Ok((handle.store.clone(), handle.label.clone()))
+    })
+}
+
+fn other3<U>(accessor: &Accessor<U, SpinP3>, label: &str, e: boson_kv::Error) -> spin3::Error {
+    let message = accessor.with(|mut access| {
+        let state: &mut HostState = access.get();
+        state.kv_failure(label, e)
+    });
+    spin3::Error::Other(message)
+}
+
+impl spin3::Host for HostState {}
+
+impl spin3::HostStore for HostState {
+    fn drop(&mut self, h: Resource<StoreHandle>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+impl<U> spin3::HostStoreWithStore<U> for SpinP3 {
+    async fn open(
+        accessor: &Accessor<U, Self>,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<StoreHandle>, spin3::Error>> {
+        Ok(accessor.with(|mut access| {
+            let state: &mut HostState = access.get();
+            state.open_store(&label).map_err(|e| match e {
+                OpenError::Denied => spin3::Error::AccessDenied,
+                OpenError::Other(m) => spin3::Error::Other(m),
+            })
+        }))
+    }
+
+    async fn get(
+        accessor: &Accessor<U, Self>,
+        h: Resource<StoreHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin3::Error>> {
+        let (store, label) = store_of3(accessor, &h)?;
+        Ok(match store.get(&key).await {
+            Ok(v) => Ok(v),
+            Err(e) => Err(other3(accessor, &label, e)),
+        })
+    }
+
+    async fn set(
+        accessor: &Accessor<U, Self>,
+        h: Resource<StoreHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), spin3::Error>> {
+        let (store, label) = store_of3(accessor, &h)?;
+        Ok(match store.set(&key, &value).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(other3(accessor, &label, e)),
+        })
+    }
+
+    async fn delete(
+        accessor: &Accessor<U, Self>,
+        h: Resource<StoreHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), spin3::Error>> {
+        let (store, label) = store_of3(accessor, &h)?;
+        Ok(match store.delete(&key).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(other3(accessor, &label, e)),
+        })
+    }
+
+    async fn exists(
+        accessor: &Accessor<U, Self>,
+        h: Resource<StoreHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, spin3::Error>> {
+        let (store, label) = store_of3(accessor, &h)?;
+        Ok(match store.exists(&key).await {
+            Ok(v) => Ok(v),
+            Err(e) => Err(other3(accessor, &label, e)),
+        })
+    }
+
+    async fn get_keys(
+        accessor: &Accessor<U, Self>,
+        h: Resource<StoreHandle>,
+    ) -> wasmtime::Result<(StreamReader<String>, FutureReader<Result<(), spin3::Error>>)> {
+        let (store, label) = store_of3(accessor, &h)?;
+        let (keys, result) = match store.keys().await {
+            Ok(keys) => (keys, Ok(())),
+            Err(e) => (Vec::new(), Err(other3(accessor, &label, e))),
+        };
+        accessor.with(|mut access| {
+            let stream = StreamReader::new(&mut access, keys)?;
+            let future =
+                FutureReader::new(
+                    &mut access,
+                    async move { wasmtime::Result::<_>::Ok(result) },
+                )?;
+            Ok((stream, future))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

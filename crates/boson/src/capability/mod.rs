@@ -34,8 +34,30 @@ pub(crate) mod bindings {
     });
 }
 
+/// Spin's asynchronous 3.x interfaces (spin-sdk 5), generated from `crates/boson/wit-p3/`.
+pub(crate) mod bindings_p3 {
+    wasmtime::component::bindgen!({
+        path: "wit-p3",
+        world: "boson:platform-p3/capabilities",
+        imports: { default: trappable },
+        with: {
+            "spin:key-value/key-value.store": crate::capability::key_value::StoreHandle,
+        },
+    });
+}
+
+/// The `HasData` marker for the 3.x interfaces: their async functions reach [`HostState`]
+/// through an `Accessor`.
+pub struct SpinP3;
+
+impl wasmtime::component::HasData for SpinP3 {
+    type Data<'a> = &'a mut HostState;
+}
+
 /// Interfaces the capabilities provide, by exact import name (for start-up import checks).
-pub const PROVIDED_INTERFACES: [&str; 12] = [
+pub const PROVIDED_INTERFACES: [&str; 14] = [
+    "spin:key-value/key-value@3.0.0",
+    "spin:variables/variables@3.0.0",
     "fermyon:spin/key-value@2.0.0",
     "fermyon:spin/mqtt@2.0.0",
     "fermyon:spin/rdbms-types@2.0.0",
@@ -53,5 +75,6 @@ pub const PROVIDED_INTERFACES: [&str; 12] = [
 /// Adds every capability interface to `linker`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
     bindings::Capabilities::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
+    bindings_p3::Capabilities::add_to_linker::<HostState, SpinP3>(linker, |s| s)?;
     Ok(())
 }

@@ -25,17 +25,10 @@ fn valid_name(name: &str) -> bool {
 
 impl spin::Host for HostState {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, spin::Error>> {
-        if !valid_name(&name) {
-            return Ok(Err(spin::Error::InvalidName(format!(
-                "`{name}` is not a variable name: use lowercase letters, digits and `_`"
-            ))));
-        }
-        Ok(match self.variables.values.get(&name) {
-            Some(v) => Ok(v.value.clone()),
-            None => Err(spin::Error::Undefined(format!(
-                "no variable `{name}` in this component's `variables`"
-            ))),
-        })
+        Ok(lookup(&self.variables, &name).map_err(|e| match e {
+            Lookup::InvalidName(m) => spin::Error::InvalidName(m),
+            Lookup::Undefined(m) => spin::Error::Undefined(m),
+        }))
     }
 }
 
@@ -55,6 +48,52 @@ impl config::Host for HostState {
             .map(|(k, v)| (k.clone(), v.value.clone()))
             .collect()))
     }
+}
+
+// ---- spin:variables/variables@3.0.0 (asynchronous, spin-sdk 5)
+
+use super::SpinP3;
+use super::bindings_p3::spin::variables::variables as spin3;
+
+impl spin3::Host for HostState {}
+
+impl<U> spin3::HostWithStore<U> for SpinP3 {
+    async fn get(
+        accessor: &wasmtime::component::Accessor<U, Self>,
+        name: String,
+    ) -> wasmtime::Result<Result<String, spin3::Error>> {
+        Ok(accessor
+            .with(|mut access| {
+                let state: &mut HostState = access.get();
+                lookup(&state.variables, &name)
+            })
+            .map_err(|e| match e {
+                Lookup::InvalidName(m) => spin3::Error::InvalidName(m),
+                Lookup::Undefined(m) => spin3::Error::Undefined(m),
+            }))
+    }
+}
+
+/// Why a variable lookup failed (shared by every version of the interface).
+enum Lookup {
+    InvalidName(String),
+    Undefined(String),
+}
+
+fn lookup(vars: &Variables, name: &str) -> Result<String, Lookup> {
+    if !valid_name(name) {
+        return Err(Lookup::InvalidName(format!(
+            "`{name}` is not a variable name: use lowercase letters, digits and `_`"
+        )));
+    }
+    vars.values
+        .get(name)
+        .map(|v| v.value.clone())
+        .ok_or_else(|| {
+            Lookup::Undefined(format!(
+                "no variable `{name}` in this component's `variables`"
+            ))
+        })
 }
 
 #[cfg(test)]

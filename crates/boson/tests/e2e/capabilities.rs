@@ -131,8 +131,10 @@ fn exercise_store(boson: &Boson, label: &str, lang: &str) {
     );
 }
 
-fn key_value_and_variables(lang: &str) {
-    let (_app, boson) = start_kv_app(lang, REDIS_CACHE);
+/// `guest_name` is `kv` (Spin SDK 3 / C, `fermyon:spin@2.0.0`) or `kv5` (Spin SDK 5,
+/// `spin:key-value@3.0.0` and `spin:variables@3.0.0`).
+fn key_value_and_variables(lang: &str, guest_name: &str) {
+    let (_app, boson) = start_app(kv_manifest(&guest(lang, guest_name)), REDIS_CACHE);
     exercise_store(&boson, "default", lang);
     exercise_store(&boson, "cache", lang);
 
@@ -162,12 +164,17 @@ fn key_value_and_variables(lang: &str) {
 
 #[test]
 fn python_spin_sdk_key_value_and_variables() {
-    key_value_and_variables("python");
+    key_value_and_variables("python", "kv");
+}
+
+#[test]
+fn python_spin_sdk_5_async_key_value_and_variables() {
+    key_value_and_variables("python", "kv5");
 }
 
 #[test]
 fn c_key_value_and_variables() {
-    key_value_and_variables("c");
+    key_value_and_variables("c", "kv");
 }
 
 #[test]
