@@ -113,6 +113,22 @@ impl HostState {
     pub fn component_id(&self) -> &str {
         &self.outbound.component
     }
+
+    /// What an outbound capability needs to check and log a connection, detached from the
+    /// instance so it can be used across awaits.
+    pub fn outbound_grant(&self) -> OutboundGrant {
+        OutboundGrant {
+            hosts: self.outbound.hosts.clone(),
+            component: self.outbound.component.clone(),
+        }
+    }
+}
+
+/// A component's outbound grants and its name.
+#[derive(Clone)]
+pub struct OutboundGrant {
+    pub hosts: Arc<outbound::AllowedHosts>,
+    pub component: Arc<str>,
 }
 
 impl WasiView for HostState {

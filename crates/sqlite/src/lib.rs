@@ -34,6 +34,9 @@ pub enum Value {
 pub struct QueryResult {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
+    /// `last_insert_rowid()` and `changes()` of this statement, read under the same lock.
+    pub last_insert_rowid: i64,
+    pub changes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,19 @@ impl Database {
         })
         .await
         .map_err(|e| Error::Io(format!("statement task failed: {e}")))?
+    }
+
+    /// Runs one statement on the calling thread (for synchronous guest calls).
+    pub fn execute_blocking(
+        &self,
+        statement: &str,
+        params: Vec<Value>,
+    ) -> Result<QueryResult, Error> {
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| Error::Io("the connection was poisoned".into()))?;
+        execute_sync(&conn, statement, &params)
     }
 
     /// Runs a script of `;`-separated statements (for `boson up --sqlite`).
@@ -134,7 +150,13 @@ fn execute_sync(
         }
         out.push(values);
     }
-    Ok(QueryResult { columns, rows: out })
+    drop(rows);
+    Ok(QueryResult {
+        columns,
+        rows: out,
+        last_insert_rowid: conn.last_insert_rowid(),
+        changes: conn.changes(),
+    })
 }
 
 fn full_or(e: rusqlite::Error) -> Error {

@@ -42,6 +42,9 @@ pub(crate) mod bindings_p3 {
         imports: { default: trappable },
         with: {
             "spin:key-value/key-value.store": crate::capability::key_value::StoreHandle,
+            "spin:redis/redis.connection": crate::capability::redis::ConnectionHandle,
+            "spin:mqtt/mqtt.connection": crate::capability::mqtt::ConnectionHandle,
+            "spin:sqlite/sqlite.connection": crate::capability::sqlite::ConnectionHandle,
         },
     });
 }
@@ -55,7 +58,10 @@ impl wasmtime::component::HasData for SpinP3 {
 }
 
 /// Interfaces the capabilities provide, by exact import name (for start-up import checks).
-pub const PROVIDED_INTERFACES: [&str; 14] = [
+pub const PROVIDED_INTERFACES: [&str; 17] = [
+    "spin:redis/redis@3.0.0",
+    "spin:mqtt/mqtt@3.0.0",
+    "spin:sqlite/sqlite@3.1.0",
     "spin:key-value/key-value@3.0.0",
     "spin:variables/variables@3.0.0",
     "fermyon:spin/key-value@2.0.0",

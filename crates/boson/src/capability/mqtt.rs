@@ -10,8 +10,11 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use wasmtime::component::Resource;
 
+use super::SpinP3;
 use super::bindings::fermyon::spin::mqtt as spin;
-use crate::host::HostState;
+use super::bindings_p3::spin::mqtt::mqtt as spin3;
+use crate::host::{HostState, OutboundGrant};
+use wasmtime::component::Accessor;
 
 /// A guest's open connection.
 pub struct ConnectionHandle {
@@ -26,37 +29,45 @@ pub struct MqttConnections {
 
 const MAX_CONNECTIONS_PER_COMPONENT: usize = 64;
 
-impl HostState {
-    async fn mqtt_connect(
-        &mut self,
+/// A failure, before it becomes one interface version's error type.
+enum Failure {
+    InvalidAddress,
+    TooManyConnections,
+    ConnectionFailed(String),
+}
+
+impl MqttConnections {
+    async fn connect(
+        &self,
+        grant: &OutboundGrant,
         address: &str,
         username: &str,
         password: &str,
         keep_alive_secs: u64,
-    ) -> Result<rumqttc::AsyncClient, spin::Error> {
-        let uri: http::Uri = address.parse().map_err(|_| spin::Error::InvalidAddress)?;
+    ) -> Result<rumqttc::AsyncClient, Failure> {
+        let uri: http::Uri = address.parse().map_err(|_| Failure::InvalidAddress)?;
         if uri.scheme_str() != Some("mqtt") {
-            return Err(spin::Error::InvalidAddress);
+            return Err(Failure::InvalidAddress);
         }
-        let host = uri.host().ok_or(spin::Error::InvalidAddress)?.to_string();
+        let host = uri.host().ok_or(Failure::InvalidAddress)?.to_string();
         let port = uri.port_u16().unwrap_or(1883);
-        let addrs = self
-            .allowed_hosts()
+        let addrs = grant
+            .hosts
             .resolve("mqtt", &host, port)
             .await
             .map_err(|denied| {
-                tracing::warn!(component = %self.component_id(), "outbound MQTT denied: {denied}");
-                spin::Error::ConnectionFailed(denied.to_string())
+                tracing::warn!(component = %grant.component, "outbound MQTT denied: {denied}");
+                Failure::ConnectionFailed(denied.to_string())
             })?;
         let key = format!("{username}@{address}");
-        let mut pool = self.mqtt.by_key.lock().await;
+        let mut pool = self.by_key.lock().await;
         if let Some(client) = pool.get(&key) {
             return Ok(client.clone());
         }
         if pool.len() >= MAX_CONNECTIONS_PER_COMPONENT {
-            return Err(spin::Error::TooManyConnections);
+            return Err(Failure::TooManyConnections);
         }
-        let client_id = format!("boson-{}-{}", self.component_id(), std::process::id());
+        let client_id = format!("boson-{}-{}", grant.component, std::process::id());
         let mut options = rumqttc::MqttOptions::new(client_id, addrs[0].ip().to_string(), port);
         options.set_keep_alive(Duration::from_secs(keep_alive_secs.clamp(5, 3600)));
         if !username.is_empty() {
@@ -77,7 +88,7 @@ impl HostState {
         .map_err(|_| "timed out".to_string())
         .and_then(|r| r);
         if let Err(e) = connected {
-            return Err(spin::Error::ConnectionFailed(format!("{host}:{port}: {e}")));
+            return Err(Failure::ConnectionFailed(format!("{host}:{port}: {e}")));
         }
         // Drive the connection for as long as a client handle lives; rumqttc reconnects on the
         // next poll after an error.
@@ -98,6 +109,24 @@ impl HostState {
     }
 }
 
+fn qos(level: u8) -> rumqttc::QoS {
+    match level {
+        0 => rumqttc::QoS::AtMostOnce,
+        1 => rumqttc::QoS::AtLeastOnce,
+        _ => rumqttc::QoS::ExactlyOnce,
+    }
+}
+
+// ---- fermyon:spin/mqtt@2.0.0
+
+fn v2(f: Failure) -> spin::Error {
+    match f {
+        Failure::InvalidAddress => spin::Error::InvalidAddress,
+        Failure::TooManyConnections => spin::Error::TooManyConnections,
+        Failure::ConnectionFailed(m) => spin::Error::ConnectionFailed(m),
+    }
+}
+
 impl spin::Host for HostState {}
 
 impl spin::HostConnection for HostState {
@@ -108,15 +137,21 @@ impl spin::HostConnection for HostState {
         password: String,
         keep_alive_interval_in_secs: u64,
     ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, spin::Error>> {
-        Ok(
-            match self
-                .mqtt_connect(&address, &username, &password, keep_alive_interval_in_secs)
-                .await
-            {
-                Ok(client) => Ok(self.table.push(ConnectionHandle { client })?),
-                Err(e) => Err(e),
-            },
-        )
+        let grant = self.outbound_grant();
+        let pool = self.mqtt.clone();
+        let connected = pool
+            .connect(
+                &grant,
+                &address,
+                &username,
+                &password,
+                keep_alive_interval_in_secs,
+            )
+            .await;
+        Ok(match connected {
+            Ok(client) => Ok(self.table.push(ConnectionHandle { client })?),
+            Err(e) => Err(v2(e)),
+        })
     }
 
     async fn publish(
@@ -127,13 +162,13 @@ impl spin::HostConnection for HostState {
         qos: spin::Qos,
     ) -> wasmtime::Result<Result<(), spin::Error>> {
         let client = self.table.get(&h)?.client.clone();
-        let qos = match qos {
-            spin::Qos::AtMostOnce => rumqttc::QoS::AtMostOnce,
-            spin::Qos::AtLeastOnce => rumqttc::QoS::AtLeastOnce,
-            spin::Qos::ExactlyOnce => rumqttc::QoS::ExactlyOnce,
+        let level = match qos {
+            spin::Qos::AtMostOnce => 0,
+            spin::Qos::AtLeastOnce => 1,
+            spin::Qos::ExactlyOnce => 2,
         };
         Ok(client
-            .publish(topic, qos, false, payload)
+            .publish(topic, self::qos(level), false, payload)
             .await
             .map_err(|e| spin::Error::Other(e.to_string())))
     }
@@ -141,5 +176,77 @@ impl spin::HostConnection for HostState {
     async fn drop(&mut self, h: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
         self.table.delete(h)?;
         Ok(())
+    }
+}
+
+// ---- spin:mqtt/mqtt@3.0.0 (asynchronous, spin-sdk 5)
+
+fn v3(f: Failure) -> spin3::Error {
+    match f {
+        Failure::InvalidAddress => spin3::Error::InvalidAddress,
+        Failure::TooManyConnections => spin3::Error::TooManyConnections,
+        Failure::ConnectionFailed(m) => spin3::Error::ConnectionFailed(m),
+    }
+}
+
+impl spin3::Host for HostState {}
+
+impl spin3::HostConnection for HostState {
+    fn drop(&mut self, h: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+impl<U> spin3::HostConnectionWithStore<U> for SpinP3 {
+    async fn open(
+        accessor: &Accessor<U, Self>,
+        address: String,
+        username: String,
+        password: String,
+        keep_alive_interval_in_secs: u64,
+    ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, spin3::Error>> {
+        let (pool, grant) = accessor.with(|mut access| {
+            let state: &mut HostState = access.get();
+            (state.mqtt.clone(), state.outbound_grant())
+        });
+        match pool
+            .connect(
+                &grant,
+                &address,
+                &username,
+                &password,
+                keep_alive_interval_in_secs,
+            )
+            .await
+        {
+            Ok(client) => accessor.with(|mut access| {
+                let state: &mut HostState = access.get();
+                Ok(Ok(state.table.push(ConnectionHandle { client })?))
+            }),
+            Err(e) => Ok(Err(v3(e))),
+        }
+    }
+
+    async fn publish(
+        accessor: &Accessor<U, Self>,
+        h: Resource<ConnectionHandle>,
+        topic: String,
+        payload: Vec<u8>,
+        qos: spin3::Qos,
+    ) -> wasmtime::Result<Result<(), spin3::Error>> {
+        let client = accessor.with(|mut access| {
+            let state: &mut HostState = access.get();
+            state.table.get(&h).map(|c| c.client.clone())
+        })?;
+        let level = match qos {
+            spin3::Qos::AtMostOnce => 0,
+            spin3::Qos::AtLeastOnce => 1,
+            spin3::Qos::ExactlyOnce => 2,
+        };
+        Ok(client
+            .publish(topic, self::qos(level), false, payload)
+            .await
+            .map_err(|e| spin3::Error::Other(e.to_string())))
     }
 }

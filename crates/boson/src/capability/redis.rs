@@ -1,15 +1,18 @@
-//! Outbound Redis: Spin's `fermyon:spin/redis`, allowed only to addresses the component's
-//! `allowed_outbound_hosts` grants (`redis://host:port`), with the same private-address rule as
-//! outbound HTTP. Connections are kept per component and address and shared by its instances.
+//! Outbound Redis: Spin's `fermyon:spin/redis@2.0.0` and the asynchronous
+//! `spin:redis/redis@3.0.0`, allowed only to addresses the component's `allowed_outbound_hosts`
+//! grants (`redis://host:port`), with the same private-address rule as outbound HTTP.
+//! Connections are kept per component and address and shared by its instances.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
-use wasmtime::component::Resource;
+use wasmtime::component::{Accessor, Resource};
 
+use super::SpinP3;
 use super::bindings::fermyon::spin::redis as spin;
-use crate::host::HostState;
+use super::bindings_p3::spin::redis::redis as spin3;
+use crate::host::{HostState, OutboundGrant};
 
 /// A guest's open connection.
 pub struct ConnectionHandle {
@@ -25,71 +28,192 @@ pub struct RedisConnections {
 /// Most connections one component keeps open at once.
 const MAX_CONNECTIONS_PER_COMPONENT: usize = 64;
 
-impl HostState {
-    async fn redis_connect(
-        &mut self,
+/// A failure, before it becomes one interface version's error type.
+enum Failure {
+    InvalidAddress,
+    TooManyConnections,
+    TypeError,
+    Other(String),
+}
+
+impl RedisConnections {
+    async fn connect(
+        &self,
+        grant: &OutboundGrant,
         address: &str,
-    ) -> Result<redis::aio::ConnectionManager, spin::Error> {
+    ) -> Result<redis::aio::ConnectionManager, Failure> {
         let info: redis::ConnectionInfo = redis::IntoConnectionInfo::into_connection_info(address)
-            .map_err(|_| spin::Error::InvalidAddress)?;
+            .map_err(|_| Failure::InvalidAddress)?;
         let (host, port) = match info.addr() {
             redis::ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
             _ => {
-                return Err(spin::Error::Other(format!(
+                return Err(Failure::Other(format!(
                     "`{address}`: only redis://host:port addresses are supported"
                 )));
             }
         };
         // Check the grant and resolve, then connect to the address that passed the check.
-        let hosts = self.allowed_hosts();
-        let addrs = hosts
+        let addrs = grant
+            .hosts
             .resolve("redis", &host, port)
             .await
             .map_err(|denied| {
-                tracing::warn!(component = %self.component_id(), "outbound Redis denied: {denied}");
-                spin::Error::Other(format!("{denied}"))
+                tracing::warn!(component = %grant.component, "outbound Redis denied: {denied}");
+                Failure::Other(denied.to_string())
             })?;
-        let mut pool = self.redis.by_address.lock().await;
+        let mut pool = self.by_address.lock().await;
         if let Some(conn) = pool.get(address) {
             return Ok(conn.clone());
         }
         if pool.len() >= MAX_CONNECTIONS_PER_COMPONENT {
-            return Err(spin::Error::TooManyConnections);
+            return Err(Failure::TooManyConnections);
         }
-        let ip = addrs[0].ip().to_string();
-        let checked = info.set_addr(redis::ConnectionAddr::Tcp(ip, port));
-        let client = redis::Client::open(checked).map_err(|e| spin::Error::Other(e.to_string()))?;
+        let checked = info.set_addr(redis::ConnectionAddr::Tcp(addrs[0].ip().to_string(), port));
+        let client = redis::Client::open(checked).map_err(|e| Failure::Other(e.to_string()))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
             .set_number_of_retries(1);
         let conn = redis::aio::ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(|e| spin::Error::Other(format!("connecting to {host}:{port}: {e}")))?;
+            .map_err(|e| Failure::Other(format!("connecting to {host}:{port}: {e}")))?;
         pool.insert(address.to_string(), conn.clone());
         Ok(conn)
-    }
-
-    fn redis_conn(
-        &self,
-        h: &Resource<ConnectionHandle>,
-    ) -> wasmtime::Result<redis::aio::ConnectionManager> {
-        Ok(self.table.get(h)?.conn.clone())
-    }
-}
-
-fn other(e: redis::RedisError) -> spin::Error {
-    if e.kind() == redis::ErrorKind::UnexpectedReturnType {
-        spin::Error::TypeError
-    } else {
-        spin::Error::Other(e.to_string())
     }
 }
 
 async fn run<T: redis::FromRedisValue>(
     mut conn: redis::aio::ConnectionManager,
     cmd: redis::Cmd,
-) -> Result<T, spin::Error> {
-    cmd.query_async(&mut conn).await.map_err(other)
+) -> Result<T, Failure> {
+    cmd.query_async(&mut conn).await.map_err(|e| {
+        if e.kind() == redis::ErrorKind::UnexpectedReturnType {
+            Failure::TypeError
+        } else {
+            Failure::Other(e.to_string())
+        }
+    })
+}
+
+/// The commands both interface versions offer, on a connection.
+enum Command {
+    Publish(String, Vec<u8>),
+    Get(String),
+    Set(String, Vec<u8>),
+    Incr(String),
+    Del(Vec<String>),
+    Sadd(String, Vec<String>),
+    Smembers(String),
+    Srem(String, Vec<String>),
+}
+
+impl Command {
+    fn cmd(self) -> redis::Cmd {
+        let mut c;
+        match self {
+            Command::Publish(channel, payload) => {
+                c = redis::cmd("PUBLISH");
+                c.arg(channel).arg(payload);
+            }
+            Command::Get(key) => {
+                c = redis::cmd("GET");
+                c.arg(key);
+            }
+            Command::Set(key, value) => {
+                c = redis::cmd("SET");
+                c.arg(key).arg(value);
+            }
+            Command::Incr(key) => {
+                c = redis::cmd("INCR");
+                c.arg(key);
+            }
+            Command::Del(keys) => {
+                c = redis::cmd("DEL");
+                c.arg(keys);
+            }
+            Command::Sadd(key, values) => {
+                c = redis::cmd("SADD");
+                c.arg(key).arg(values);
+            }
+            Command::Smembers(key) => {
+                c = redis::cmd("SMEMBERS");
+                c.arg(key);
+            }
+            Command::Srem(key, values) => {
+                c = redis::cmd("SREM");
+                c.arg(key).arg(values);
+            }
+        }
+        c
+    }
+}
+
+/// A raw command: `int64` arguments are sent as integers, `binary` ones as bytes.
+fn raw_command(
+    command: &str,
+    arguments: impl IntoIterator<Item = Result<i64, Vec<u8>>>,
+) -> redis::Cmd {
+    let mut cmd = redis::cmd(command);
+    for arg in arguments {
+        match arg {
+            Ok(i) => cmd.arg(i),
+            Err(b) => cmd.arg(b),
+        };
+    }
+    cmd
+}
+
+/// A Redis reply as Spin's flat result list (arrays are flattened, as Spin does):
+/// `None` for nil, `Status`, `Int`, `Binary`.
+enum Reply {
+    Nil,
+    Status(String),
+    Int(i64),
+    Binary(Vec<u8>),
+}
+
+fn flatten(value: redis::Value) -> Vec<Reply> {
+    match value {
+        redis::Value::Nil => vec![Reply::Nil],
+        redis::Value::Int(i) => vec![Reply::Int(i)],
+        redis::Value::BulkString(b) => vec![Reply::Binary(b)],
+        redis::Value::SimpleString(s) => vec![Reply::Status(s)],
+        redis::Value::Okay => vec![Reply::Status("OK".into())],
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            items.into_iter().flat_map(flatten).collect()
+        }
+        redis::Value::Double(d) => vec![Reply::Binary(d.to_string().into_bytes())],
+        redis::Value::Boolean(b) => vec![Reply::Int(i64::from(b))],
+        other => vec![Reply::Binary(format!("{other:?}").into_bytes())],
+    }
+}
+
+// ---- fermyon:spin/redis@2.0.0
+
+fn v2(f: Failure) -> spin::Error {
+    match f {
+        Failure::InvalidAddress => spin::Error::InvalidAddress,
+        Failure::TooManyConnections => spin::Error::TooManyConnections,
+        Failure::TypeError => spin::Error::TypeError,
+        Failure::Other(m) => spin::Error::Other(m),
+    }
+}
+
+impl HostState {
+    fn redis_conn(
+        &self,
+        h: &Resource<ConnectionHandle>,
+    ) -> wasmtime::Result<redis::aio::ConnectionManager> {
+        Ok(self.table.get(h)?.conn.clone())
+    }
+
+    async fn redis_run<T: redis::FromRedisValue>(
+        &mut self,
+        h: &Resource<ConnectionHandle>,
+        c: Command,
+    ) -> wasmtime::Result<Result<T, spin::Error>> {
+        let conn = self.redis_conn(h)?;
+        Ok(run(conn, c.cmd()).await.map_err(v2))
+    }
 }
 
 impl spin::Host for HostState {}
@@ -99,9 +223,10 @@ impl spin::HostConnection for HostState {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, spin::Error>> {
-        match self.redis_connect(&address).await {
+        let grant = self.outbound_grant();
+        match self.redis.clone().connect(&grant, &address).await {
             Ok(conn) => Ok(Ok(self.table.push(ConnectionHandle { conn })?)),
-            Err(e) => Ok(Err(e)),
+            Err(e) => Ok(Err(v2(e))),
         }
     }
 
@@ -111,13 +236,10 @@ impl spin::HostConnection for HostState {
         channel: String,
         payload: Vec<u8>,
     ) -> wasmtime::Result<Result<(), spin::Error>> {
-        let conn = self.redis_conn(&h)?;
-        Ok(run::<i64>(
-            conn,
-            redis::cmd("PUBLISH").arg(channel).arg(payload).clone(),
-        )
-        .await
-        .map(|_| ()))
+        Ok(self
+            .redis_run::<i64>(&h, Command::Publish(channel, payload))
+            .await?
+            .map(|_| ()))
     }
 
     async fn get(
@@ -125,8 +247,7 @@ impl spin::HostConnection for HostState {
         h: Resource<ConnectionHandle>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin::Error>> {
-        let conn = self.redis_conn(&h)?;
-        Ok(run(conn, redis::cmd("GET").arg(key).clone()).await)
+        self.redis_run(&h, Command::Get(key)).await
     }
 
     async fn set(
@@ -135,8 +256,7 @@ impl spin::HostConnection for HostState {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), spin::Error>> {
-        let conn = self.redis_conn(&h)?;
-        Ok(run::<()>(conn, redis::cmd("SET").arg(key).arg(value).clone()).await)
+        self.redis_run(&h, Command::Set(key, value)).await
     }
 
     async fn incr(
@@ -144,8 +264,7 @@ impl spin::HostConnection for HostState {
         h: Resource<ConnectionHandle>,
         key: String,
     ) -> wasmtime::Result<Result<i64, spin::Error>> {
-        let conn = self.redis_conn(&h)?;
-        Ok(run(conn, redis::cmd("INCR").arg(key).clone()).await)
+        self.redis_run(&h, Command::Incr(key)).await
     }
 
     async fn del(
@@ -153,8 +272,7 @@ impl spin::HostConnection for HostState {
         h: Resource<ConnectionHandle>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<u32, spin::Error>> {
-        let conn = self.redis_conn(&h)?;
-        Ok(run(conn, redis::cmd("DEL").arg(keys).clone()).await)
+        self.redis_run(&h, Command::Del(keys)).await
     }
 
     async fn sadd(
@@ -163,8 +281,7 @@ impl spin::HostConnection for HostState {
         key: String,
         values: Vec<String>,
     ) -> wasmtime::Result<Result<u32, spin::Error>> {
-        let conn = self.redis_conn(&h)?;
-        Ok(run(conn, redis::cmd("SADD").arg(key).arg(values).clone()).await)
+        self.redis_run(&h, Command::Sadd(key, values)).await
     }
 
     async fn smembers(
@@ -172,8 +289,7 @@ impl spin::HostConnection for HostState {
         h: Resource<ConnectionHandle>,
         key: String,
     ) -> wasmtime::Result<Result<Vec<String>, spin::Error>> {
-        let conn = self.redis_conn(&h)?;
-        Ok(run(conn, redis::cmd("SMEMBERS").arg(key).clone()).await)
+        self.redis_run(&h, Command::Smembers(key)).await
     }
 
     async fn srem(
@@ -182,8 +298,7 @@ impl spin::HostConnection for HostState {
         key: String,
         values: Vec<String>,
     ) -> wasmtime::Result<Result<u32, spin::Error>> {
-        let conn = self.redis_conn(&h)?;
-        Ok(run(conn, redis::cmd("SREM").arg(key).arg(values).clone()).await)
+        self.redis_run(&h, Command::Srem(key, values)).await
     }
 
     async fn execute(
@@ -193,18 +308,24 @@ impl spin::HostConnection for HostState {
         arguments: Vec<spin::RedisParameter>,
     ) -> wasmtime::Result<Result<Vec<spin::RedisResult>, spin::Error>> {
         let conn = self.redis_conn(&h)?;
-        let mut cmd = redis::cmd(&command);
-        for arg in arguments {
-            match arg {
-                spin::RedisParameter::Int64(i) => cmd.arg(i),
-                spin::RedisParameter::Binary(b) => cmd.arg(b),
-            };
-        }
-        let value: redis::Value = match run(conn, cmd).await {
-            Ok(v) => v,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(Ok(flatten(value)))
+        let args = arguments.into_iter().map(|a| match a {
+            spin::RedisParameter::Int64(i) => Ok(i),
+            spin::RedisParameter::Binary(b) => Err(b),
+        });
+        Ok(run::<redis::Value>(conn, raw_command(&command, args))
+            .await
+            .map_err(v2)
+            .map(|v| {
+                flatten(v)
+                    .into_iter()
+                    .map(|r| match r {
+                        Reply::Nil => spin::RedisResult::Nil,
+                        Reply::Status(s) => spin::RedisResult::Status(s),
+                        Reply::Int(i) => spin::RedisResult::Int64(i),
+                        Reply::Binary(b) => spin::RedisResult::Binary(b),
+                    })
+                    .collect()
+            }))
     }
 
     async fn drop(&mut self, h: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
@@ -213,19 +334,159 @@ impl spin::HostConnection for HostState {
     }
 }
 
-/// Turns a Redis reply into Spin's flat result list (arrays are flattened, as Spin does).
-fn flatten(value: redis::Value) -> Vec<spin::RedisResult> {
-    match value {
-        redis::Value::Nil => vec![spin::RedisResult::Nil],
-        redis::Value::Int(i) => vec![spin::RedisResult::Int64(i)],
-        redis::Value::BulkString(b) => vec![spin::RedisResult::Binary(b)],
-        redis::Value::SimpleString(s) => vec![spin::RedisResult::Status(s)],
-        redis::Value::Okay => vec![spin::RedisResult::Status("OK".into())],
-        redis::Value::Array(items) | redis::Value::Set(items) => {
-            items.into_iter().flat_map(flatten).collect()
+// ---- spin:redis/redis@3.0.0 (asynchronous, spin-sdk 5)
+
+fn v3(f: Failure) -> spin3::Error {
+    match f {
+        Failure::InvalidAddress => spin3::Error::InvalidAddress,
+        Failure::TooManyConnections => spin3::Error::TooManyConnections,
+        Failure::TypeError => spin3::Error::TypeError,
+        Failure::Other(m) => spin3::Error::Other(m),
+    }
+}
+
+fn conn3<U>(
+    accessor: &Accessor<U, SpinP3>,
+    h: &Resource<ConnectionHandle>,
+) -> wasmtime::Result<redis::aio::ConnectionManager> {
+    accessor.with(|mut access| {
+        let state: &mut HostState = access.get();
+        state.redis_conn(h)
+    })
+}
+
+async fn run3<U, T: redis::FromRedisValue>(
+    accessor: &Accessor<U, SpinP3>,
+    h: &Resource<ConnectionHandle>,
+    c: Command,
+) -> wasmtime::Result<Result<T, spin3::Error>> {
+    let conn = conn3(accessor, h)?;
+    Ok(run(conn, c.cmd()).await.map_err(v3))
+}
+
+impl spin3::Host for HostState {}
+
+impl spin3::HostConnection for HostState {
+    fn drop(&mut self, h: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+impl<U> spin3::HostConnectionWithStore<U> for SpinP3 {
+    async fn open(
+        accessor: &Accessor<U, Self>,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, spin3::Error>> {
+        let (pool, grant) = accessor.with(|mut access| {
+            let state: &mut HostState = access.get();
+            (state.redis.clone(), state.outbound_grant())
+        });
+        match pool.connect(&grant, &address).await {
+            Ok(conn) => accessor.with(|mut access| {
+                let state: &mut HostState = access.get();
+                Ok(Ok(state.table.push(ConnectionHandle { conn })?))
+            }),
+            Err(e) => Ok(Err(v3(e))),
         }
-        redis::Value::Double(d) => vec![spin::RedisResult::Binary(d.to_string().into_bytes())],
-        redis::Value::Boolean(b) => vec![spin::RedisResult::Int64(i64::from(b))],
-        other => vec![spin::RedisResult::Binary(format!("{other:?}").into_bytes())],
+    }
+
+    async fn publish(
+        accessor: &Accessor<U, Self>,
+        h: Resource<ConnectionHandle>,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), spin3::Error>> {
+        Ok(
+            run3::<U, i64>(accessor, &h, Command::Publish(channel, payload))
+                .await?
+                .map(|_| ()),
+        )
+    }
+
+    async fn get(
+        accessor: &Accessor<U, Self>,
+        h: Resource<ConnectionHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin3::Error>> {
+        run3(accessor, &h, Command::Get(key)).await
+    }
+
+    async fn set(
+        accessor: &Accessor<U, Self>,
+        h: Resource<ConnectionHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), spin3::Error>> {
+        run3(accessor, &h, Command::Set(key, value)).await
+    }
+
+    async fn incr(
+        accessor: &Accessor<U, Self>,
+        h: Resource<ConnectionHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<i64, spin3::Error>> {
+        run3(accessor, &h, Command::Incr(key)).await
+    }
+
+    async fn del(
+        accessor: &Accessor<U, Self>,
+        h: Resource<ConnectionHandle>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, spin3::Error>> {
+        run3(accessor, &h, Command::Del(keys)).await
+    }
+
+    async fn sadd(
+        accessor: &Accessor<U, Self>,
+        h: Resource<ConnectionHandle>,
+        key: String,
+        values: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, spin3::Error>> {
+        run3(accessor, &h, Command::Sadd(key, values)).await
+    }
+
+    async fn smembers(
+        accessor: &Accessor<U, Self>,
+        h: Resource<ConnectionHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<Vec<String>, spin3::Error>> {
+        run3(accessor, &h, Command::Smembers(key)).await
+    }
+
+    async fn srem(
+        accessor: &Accessor<U, Self>,
+        h: Resource<ConnectionHandle>,
+        key: String,
+        values: Vec<String>,
+    ) -> wasmtime::Result<Result<u32, spin3::Error>> {
+        run3(accessor, &h, Command::Srem(key, values)).await
+    }
+
+    async fn execute(
+        accessor: &Accessor<U, Self>,
+        h: Resource<ConnectionHandle>,
+        command: String,
+        arguments: Vec<spin3::RedisParameter>,
+    ) -> wasmtime::Result<Result<Vec<spin3::RedisResult>, spin3::Error>> {
+        let conn = conn3(accessor, &h)?;
+        let args = arguments.into_iter().map(|a| match a {
+            spin3::RedisParameter::Int64(i) => Ok(i),
+            spin3::RedisParameter::Binary(b) => Err(b),
+        });
+        Ok(run::<redis::Value>(conn, raw_command(&command, args))
+            .await
+            .map_err(v3)
+            .map(|v| {
+                flatten(v)
+                    .into_iter()
+                    .map(|r| match r {
+                        Reply::Nil => spin3::RedisResult::Nil,
+                        Reply::Status(s) => spin3::RedisResult::Status(s),
+                        Reply::Int(i) => spin3::RedisResult::Int64(i),
+                        Reply::Binary(b) => spin3::RedisResult::Binary(b),
+                    })
+                    .collect()
+            }))
     }
 }

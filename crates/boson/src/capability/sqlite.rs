@@ -19,6 +19,9 @@ use crate::runtime_config::{RuntimeConfig, SqliteDatabaseConfig};
 pub struct ConnectionHandle {
     label: String,
     db: boson_sqlite::Database,
+    /// From the last statement this connection ran (Spin 3.1's `last-insert-rowid`, `changes`).
+    last_insert_rowid: i64,
+    changes: u64,
 }
 
 /// The databases one component may open, by label.
@@ -75,6 +78,19 @@ fn from_guest(v: spin::Value) -> boson_sqlite::Value {
     }
 }
 
+impl HostState {
+    fn open_database(&mut self, label: &str) -> Result<Resource<ConnectionHandle>, ()> {
+        let db = self.sqlite.granted.get(label).ok_or(())?.clone();
+        let handle = ConnectionHandle {
+            label: label.to_string(),
+            db,
+            last_insert_rowid: 0,
+            changes: 0,
+        };
+        self.table.push(handle).map_err(|_| ())
+    }
+}
+
 impl spin::Host for HostState {}
 
 impl spin::HostConnection for HostState {
@@ -82,14 +98,9 @@ impl spin::HostConnection for HostState {
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, spin::Error>> {
-        let Some(db) = self.sqlite.granted.get(&database) else {
-            return Ok(Err(spin::Error::AccessDenied));
-        };
-        let handle = ConnectionHandle {
-            label: database.clone(),
-            db: db.clone(),
-        };
-        Ok(Ok(self.table.push(handle)?))
+        Ok(self
+            .open_database(&database)
+            .map_err(|()| spin::Error::AccessDenied))
     }
 
     async fn execute(
@@ -123,5 +134,161 @@ impl spin::HostConnection for HostState {
     async fn drop(&mut self, conn: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
         self.table.delete(conn)?;
         Ok(())
+    }
+}
+
+// ---- spin:sqlite/sqlite@3.1.0 (spin-sdk 5: synchronous and asynchronous forms)
+
+use super::SpinP3;
+use super::bindings_p3::spin::sqlite::sqlite as spin3;
+use wasmtime::component::{Accessor, FutureReader, StreamReader};
+
+fn to_guest3(v: boson_sqlite::Value) -> spin3::Value {
+    match v {
+        boson_sqlite::Value::Integer(i) => spin3::Value::Integer(i),
+        boson_sqlite::Value::Real(f) => spin3::Value::Real(f),
+        boson_sqlite::Value::Text(t) => spin3::Value::Text(t),
+        boson_sqlite::Value::Blob(b) => spin3::Value::Blob(b),
+        boson_sqlite::Value::Null => spin3::Value::Null,
+    }
+}
+
+fn from_guest3(v: spin3::Value) -> boson_sqlite::Value {
+    match v {
+        spin3::Value::Integer(i) => boson_sqlite::Value::Integer(i),
+        spin3::Value::Real(f) => boson_sqlite::Value::Real(f),
+        spin3::Value::Text(t) => boson_sqlite::Value::Text(t),
+        spin3::Value::Blob(b) => boson_sqlite::Value::Blob(b),
+        spin3::Value::Null => boson_sqlite::Value::Null,
+    }
+}
+
+fn error3(e: boson_sqlite::Error) -> spin3::Error {
+    match e {
+        boson_sqlite::Error::Full => spin3::Error::DatabaseFull,
+        e => spin3::Error::Io(e.to_string()),
+    }
+}
+
+fn rows3(rows: Vec<Vec<boson_sqlite::Value>>) -> Vec<spin3::RowResult> {
+    rows.into_iter()
+        .map(|row| spin3::RowResult {
+            values: row.into_iter().map(to_guest3).collect(),
+        })
+        .collect()
+}
+
+impl spin3::Host for HostState {}
+
+impl spin3::HostConnection for HostState {
+    fn open(
+        &mut self,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, spin3::Error>> {
+        Ok(self
+            .open_database(&database)
+            .map_err(|()| spin3::Error::AccessDenied))
+    }
+
+    fn execute(
+        &mut self,
+        conn: Resource<ConnectionHandle>,
+        statement: String,
+        parameters: Vec<spin3::Value>,
+    ) -> wasmtime::Result<Result<spin3::QueryResult, spin3::Error>> {
+        let db = self.table.get(&conn)?.db.clone();
+        let params = parameters.into_iter().map(from_guest3).collect();
+        // A synchronous guest call: SQLite runs on this thread, like any other guest work.
+        Ok(match db.execute_blocking(&statement, params) {
+            Ok(result) => {
+                let handle = self.table.get_mut(&conn)?;
+                handle.last_insert_rowid = result.last_insert_rowid;
+                handle.changes = result.changes;
+                Ok(spin3::QueryResult {
+                    columns: result.columns,
+                    rows: rows3(result.rows),
+                })
+            }
+            Err(e) => Err(error3(e)),
+        })
+    }
+
+    fn last_insert_rowid(&mut self, conn: Resource<ConnectionHandle>) -> wasmtime::Result<i64> {
+        Ok(self.table.get(&conn)?.last_insert_rowid)
+    }
+
+    fn changes(&mut self, conn: Resource<ConnectionHandle>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&conn)?.changes)
+    }
+
+    fn drop(&mut self, conn: Resource<ConnectionHandle>) -> wasmtime::Result<()> {
+        self.table.delete(conn)?;
+        Ok(())
+    }
+}
+
+type RowStream = (
+    Vec<String>,
+    StreamReader<spin3::RowResult>,
+    FutureReader<Result<(), spin3::Error>>,
+);
+
+impl<U> spin3::HostConnectionWithStore<U> for SpinP3 {
+    async fn open_async(
+        accessor: &Accessor<U, Self>,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, spin3::Error>> {
+        Ok(accessor.with(|mut access| {
+            let state: &mut HostState = access.get();
+            state
+                .open_database(&database)
+                .map_err(|()| spin3::Error::AccessDenied)
+        }))
+    }
+
+    async fn execute_async(
+        accessor: &Accessor<U, Self>,
+        conn: Resource<ConnectionHandle>,
+        statement: String,
+        parameters: Vec<spin3::Value>,
+    ) -> wasmtime::Result<Result<RowStream, spin3::Error>> {
+        let db = accessor.with(|mut access| {
+            let state: &mut HostState = access.get();
+            state.table.get(&conn).map(|h| h.db.clone())
+        })?;
+        let params = parameters.into_iter().map(from_guest3).collect();
+        let result = match db.execute(&statement, params).await {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(error3(e))),
+        };
+        accessor.with(|mut access| {
+            let state: &mut HostState = access.get();
+            let handle = state.table.get_mut(&conn)?;
+            handle.last_insert_rowid = result.last_insert_rowid;
+            handle.changes = result.changes;
+            let rows = StreamReader::new(&mut access, rows3(result.rows))?;
+            let done = FutureReader::new(&mut access, async { wasmtime::Result::<_>::Ok(Ok(())) })?;
+            Ok(Ok((result.columns, rows, done)))
+        })
+    }
+
+    async fn last_insert_rowid_async(
+        accessor: &Accessor<U, Self>,
+        conn: Resource<ConnectionHandle>,
+    ) -> wasmtime::Result<i64> {
+        accessor.with(|mut access| {
+            let state: &mut HostState = access.get();
+            Ok(state.table.get(&conn)?.last_insert_rowid)
+        })
+    }
+
+    async fn changes_async(
+        accessor: &Accessor<U, Self>,
+        conn: Resource<ConnectionHandle>,
+    ) -> wasmtime::Result<u64> {
+        accessor.with(|mut access| {
+            let state: &mut HostState = access.get();
+            Ok(state.table.get(&conn)?.changes)
+        })
     }
 }

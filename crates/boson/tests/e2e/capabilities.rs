@@ -39,9 +39,9 @@ const REDIS_CACHE: &str =
     "[key_value_store.cache]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/14\"\n";
 
 /// The kv app with extra `allowed_outbound_hosts` entries and the Redis `cache` store.
-fn start_kv_app_granting(lang: &str, grants: &[&str]) -> (AppDir, Boson) {
+fn start_kv_app_granting(lang: &str, guest_name: &str, grants: &[&str]) -> (AppDir, Boson) {
     let list: Vec<String> = grants.iter().map(|g| format!("\"{g}\"")).collect();
-    let manifest = kv_manifest(&guest(lang, "kv")).replace(
+    let manifest = kv_manifest(&guest(lang, guest_name)).replace(
         "key_value_stores = [\"default\", \"cache\"]",
         &format!(
             "key_value_stores = [\"default\", \"cache\"]\nallowed_outbound_hosts = [{}]",
@@ -378,8 +378,8 @@ fn sql(boson: &Boson, label: &str, statement: &str, params: serde_json::Value) -
     )
 }
 
-fn sqlite_round_trip(lang: &str) {
-    let app = AppDir::new(&kv_manifest(&guest(lang, "kv")).replace(
+fn sqlite_round_trip(lang: &str, guest_name: &str) {
+    let app = AppDir::new(&kv_manifest(&guest(lang, guest_name)).replace(
         "key_value_stores = [\"default\", \"cache\"]",
         "key_value_stores = [\"default\", \"cache\"]\nsqlite_databases = [\"default\", \"reports\"]",
     ));
@@ -481,16 +481,25 @@ fn sqlite_round_trip(lang: &str) {
 
 #[test]
 fn python_spin_sdk_sqlite() {
-    sqlite_round_trip("python");
+    sqlite_round_trip("python", "kv");
+}
+
+#[test]
+fn python_spin_sdk_5_sqlite() {
+    sqlite_round_trip("python", "kv5");
 }
 
 #[test]
 fn c_sqlite() {
-    sqlite_round_trip("c");
+    sqlite_round_trip("c", "kv");
 }
 
-fn outbound_redis(lang: &str) {
-    let (_app, boson) = start_kv_app_granting(lang, &["redis://127.0.0.1:6379", "redis://*:6390"]);
+fn outbound_redis(lang: &str, guest_name: &str) {
+    let (_app, boson) = start_kv_app_granting(
+        lang,
+        guest_name,
+        &["redis://127.0.0.1:6379", "redis://*:6390"],
+    );
     let addr = "redis%3A%2F%2F127.0.0.1%3A6379%2F12";
     let call = |method: &str, path: &str, body: &str| {
         request(
@@ -620,16 +629,21 @@ fn outbound_redis(lang: &str) {
 
 #[test]
 fn python_spin_sdk_outbound_redis() {
-    outbound_redis("python");
+    outbound_redis("python", "kv");
+}
+
+#[test]
+fn python_spin_sdk_5_outbound_redis() {
+    outbound_redis("python", "kv5");
 }
 
 #[test]
 fn c_outbound_redis() {
-    outbound_redis("c");
+    outbound_redis("c", "kv");
 }
 
 fn rdbms(lang: &str, kind: &str, addr: &str, grant: &str) {
-    let (_app, boson) = start_kv_app_granting(lang, &[grant]);
+    let (_app, boson) = start_kv_app_granting(lang, "kv", &[grant]);
     let encoded: String = addr
         .bytes()
         .map(|b| {
@@ -748,10 +762,10 @@ fn mysql_from_python_and_c() {
 }
 
 #[test]
-fn outbound_mqtt_from_python_and_c() {
-    for lang in ["python", "c"] {
-        let (_app, boson) = start_kv_app_granting(lang, &["mqtt://127.0.0.1:1883"]);
-        let topic = format!("boson/test/{}", unique(lang));
+fn outbound_mqtt_from_spin_sdk_3_and_5_and_c() {
+    for (lang, guest_name) in [("python", "kv"), ("python", "kv5"), ("c", "kv")] {
+        let (_app, boson) = start_kv_app_granting(lang, guest_name, &["mqtt://127.0.0.1:1883"]);
+        let topic = format!("boson/test/{}", unique(guest_name));
         // A real subscriber on the real broker.
         let mut options = rumqttc::MqttOptions::new(unique("sub"), "127.0.0.1", 1883);
         options.set_keep_alive(Duration::from_secs(30));

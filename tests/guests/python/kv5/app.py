@@ -1,17 +1,23 @@
-"""Boson test guest (Python, WASI 0.3, spin-sdk 5.x): Spin key-value stores and variables through
-the SDK's asynchronous `spin_sdk.key_value` and `spin_sdk.variables` modules
-(`spin:key-value/key-value@3.0.0`, `spin:variables/variables@3.0.0`), in the SDK's world
-`spin:up/http-trigger@4.1.0`. See tests/guests/README.md for the routes.
+"""Boson test guest (Python, WASI 0.3, spin-sdk 5.x): Spin key-value stores, variables, SQLite,
+outbound Redis and MQTT through the SDK's asynchronous `spin_sdk.key_value`, `spin_sdk.variables`,
+`spin_sdk.sqlite`, `spin_sdk.redis` and `spin_sdk.mqtt` modules (`spin:key-value/key-value@3.0.0`,
+`spin:variables/variables@3.0.0`, `spin:sqlite/sqlite@3.1.0`, `spin:redis/redis@3.0.0`,
+`spin:mqtt/mqtt@3.0.0`), in the SDK's world `spin:up/http-trigger@4.1.0`. The /sql, /redis and
+/mqtt routes have the same contract as python/kv (spin-sdk 3). See tests/guests/README.md.
 """
 import json
-from typing import List
+import math
+from typing import Any, List, Optional
 from urllib.parse import unquote
 
 from componentize_py_types import Err
-from spin_sdk import http, key_value, variables
+from spin_sdk import http, key_value, mqtt, redis, sqlite, variables
 from spin_sdk.http import Request, Response
 from spin_sdk.util import collect
 from spin_sdk.wit.imports import spin_key_value_key_value_3_0_0 as kv_wit
+from spin_sdk.wit.imports import spin_mqtt_mqtt_3_0_0 as mqtt_wit
+from spin_sdk.wit.imports import spin_redis_redis_3_0_0 as redis_wit
+from spin_sdk.wit.imports import spin_sqlite_sqlite_3_1_0 as sql_wit
 from spin_sdk.wit.imports import spin_variables_variables_3_0_0 as var_wit
 
 
@@ -82,13 +88,283 @@ async def route_var(segments: List[str]) -> Response:
         return text(500, f"error: {value!r}")
 
 
+# ---------------------------------------------------------------- spin:sqlite/sqlite@3.1.0
+
+class BadRequest(Exception):
+    pass
+
+
+S64_MIN, S64_MAX = -(1 << 63), (1 << 63) - 1
+HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def reject_constant(name: str) -> Any:
+    """json.loads calls this for the non-standard NaN, Infinity, -Infinity: not accepted."""
+    raise BadRequest()
+
+
+def utf8_checked(s: str) -> str:
+    """Rejects strings with lone surrogates (JSON allows "\\ud800"; a WIT string may not hold it)."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest()
+    return s
+
+
+def sql_param(param: Any) -> sql_wit.Value:
+    """Decodes one tagged JSON parameter ({"integer": 5}, ...) into a sqlite value."""
+    if not isinstance(param, dict) or len(param) != 1:
+        raise BadRequest()
+    tag, v = next(iter(param.items()))
+    if tag == "integer" and isinstance(v, int) and not isinstance(v, bool) and S64_MIN <= v <= S64_MAX:
+        return sql_wit.Value_Integer(v)
+    if tag == "real":
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return sql_wit.Value_Real(float(v))
+        if isinstance(v, str) and v in NON_FINITE:
+            return sql_wit.Value_Real(NON_FINITE[v])
+    if tag == "text" and isinstance(v, str):
+        return sql_wit.Value_Text(utf8_checked(v))
+    if tag == "blob" and isinstance(v, str) and len(v) % 2 == 0 and all(c in HEX_DIGITS for c in v):
+        return sql_wit.Value_Blob(bytes.fromhex(v))
+    if tag == "null" and v is True:
+        return sql_wit.Value_Null()
+    raise BadRequest()
+
+
+def sql_value(value: sql_wit.Value) -> Any:
+    """Encodes one sqlite value the tagged JSON way."""
+    if isinstance(value, sql_wit.Value_Integer):
+        return {"integer": value.value}
+    if isinstance(value, sql_wit.Value_Real):
+        r = value.value
+        if math.isnan(r):
+            return {"real": "nan"}
+        if math.isinf(r):
+            return {"real": "inf" if r > 0 else "-inf"}
+        return {"real": r}
+    if isinstance(value, sql_wit.Value_Text):
+        return {"text": value.value}
+    if isinstance(value, sql_wit.Value_Blob):
+        return {"blob": bytes(value.value).hex()}
+    return {"null": True}
+
+
+def sql_error(err: Err) -> Response:
+    value = err.value
+    if isinstance(value, sql_wit.Error_AccessDenied):
+        return text(403, "access-denied")
+    if isinstance(value, sql_wit.Error_NoSuchDatabase):
+        return text(404, "no-such-database")
+    if isinstance(value, sql_wit.Error_InvalidConnection):
+        return text(400, "error: invalid-connection")
+    if isinstance(value, sql_wit.Error_DatabaseFull):
+        return text(400, "error: database-full")
+    if isinstance(value, sql_wit.Error_Io):
+        return text(400, f"error: io: {value.value}")
+    return text(400, f"error: {value!r}")
+
+
+def json_response(value: Any) -> Response:
+    return Response(200, {"content-type": "application/json"},
+                    json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+async def route_sql(segments: List[str], body: bytes) -> Response:
+    # segments: ["sql", label]
+    if len(segments) != 2:
+        return text(404, "not-found")
+    try:
+        request = json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+        if not isinstance(request, dict) or not isinstance(request.get("statement"), str):
+            raise BadRequest()
+        params = request.get("params", [])
+        if not isinstance(params, list):
+            raise BadRequest()
+        statement = utf8_checked(request["statement"])
+        values = [sql_param(p) for p in params]
+    except (ValueError, RecursionError, BadRequest):
+        # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return text(400, "bad-request")
+    try:
+        # Connection.open is `open-async`; execute is `execute-async`: the column names, a stream
+        # of rows and a future with the statement's final result. `collect` drains the stream,
+        # then raises the future's Err, if any. The connection is dropped on leaving `with`.
+        with await sqlite.Connection.open(segments[1]) as conn:
+            columns, rows, done = await conn.execute(statement, values)
+            row_list = await collect((rows, done))
+    except Err as err:
+        return sql_error(err)
+    return json_response({
+        "columns": list(columns),
+        "rows": [[sql_value(v) for v in row.values] for row in row_list],
+    })
+
+
+# ---------------------------------------------------------------- spin:redis/redis@3.0.0
+
+def query_param(query: str, name: str) -> Optional[str]:
+    """The percent-decoded value of the first `name` parameter of `query` (`name` alone gives
+    ""), or None. `+` is not a space (as in the C guest)."""
+    for item in query.split("&"):
+        if item == name:
+            return ""
+        if item.startswith(name + "="):
+            return unquote(item[len(name) + 1:])
+    return None
+
+
+def redis_error(err: Err) -> Response:
+    """Maps a spin:redis/redis@3.0.0 error to the guest's response."""
+    value = err.value
+    if isinstance(value, redis_wit.Error_InvalidAddress):
+        return text(400, "error: invalid-address")
+    if isinstance(value, redis_wit.Error_TooManyConnections):
+        return text(503, "error: too-many-connections")
+    if isinstance(value, redis_wit.Error_TypeError):
+        return text(400, "error: type-error")
+    if isinstance(value, redis_wit.Error_Other):
+        return text(500, f"error: other: {value.value}")
+    return text(500, f"error: {value!r}")
+
+
+def redis_result(value: redis_wit.RedisResult) -> Any:
+    """Encodes one `execute` result: {"nil": true}, {"status": "OK"}, {"int64": 5},
+    {"binary": "<text>"} (the bytes as a string when they are valid UTF-8, else lowercase hex)."""
+    if isinstance(value, redis_wit.RedisResult_Status):
+        return {"status": value.value}
+    if isinstance(value, redis_wit.RedisResult_Int64):
+        return {"int64": value.value}
+    if isinstance(value, redis_wit.RedisResult_Binary):
+        data = bytes(value.value)
+        try:
+            return {"binary": data.decode("utf-8")}
+        except UnicodeDecodeError:
+            return {"binary": data.hex()}
+    return {"nil": True}
+
+
+def redis_command(body: bytes) -> List[str]:
+    """The `execute` body: a non-empty JSON array of strings (the command, then its arguments)."""
+    try:
+        command = json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+        if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
+            raise BadRequest()
+        return [utf8_checked(a) for a in command]
+    except (ValueError, RecursionError):
+        raise BadRequest()
+
+
+def split_list(body: bytes) -> List[str]:
+    """`a,b,c` -> ["a", "b", "c"]; an empty body -> []."""
+    data = body.decode("utf-8", errors="replace")
+    return data.split(",") if data else []
+
+
+REDIS_KEYED = ("publish", "set", "get", "incr", "del", "sadd", "smembers", "srem")
+
+
+async def route_redis(segments: List[str], query: str, body: bytes) -> Response:
+    # segments: ["redis", op, name?]
+    op = segments[1] if len(segments) >= 2 else ""
+    if not ((op in REDIS_KEYED and len(segments) == 3) or (op == "execute" and len(segments) == 2)):
+        return text(404, "not-found")
+    address = query_param(query, "addr")
+    if address is None:
+        return text(400, "bad-request")
+    command: List[str] = []
+    if op == "execute":
+        try:
+            command = redis_command(body)
+        except BadRequest:
+            return text(400, "bad-request")
+    key = segments[2] if op != "execute" else ""
+    try:
+        # the context manager drops the connection resource on exit
+        with await redis.open(address) as conn:
+            if op == "publish":
+                await conn.publish(key, body)
+                return text(200, "ok")
+            if op == "set":
+                await conn.set(key, body)
+                return text(200, "ok")
+            if op == "get":
+                value: Optional[bytes] = await conn.get(key)
+                if value is None:
+                    return text(404, "missing")
+                return Response(200, {"content-type": "text/plain"}, bytes(value))
+            if op == "incr":
+                return text(200, str(await conn.incr(key)))
+            if op == "del":
+                return text(200, str(await conn.del_([key])))
+            if op == "sadd":
+                return text(200, str(await conn.sadd(key, split_list(body))))
+            if op == "srem":
+                return text(200, str(await conn.srem(key, split_list(body))))
+            if op == "smembers":
+                return json_response(sorted(await conn.smembers(key)))
+            args: List[redis_wit.RedisParameter] = [
+                redis_wit.RedisParameter_Binary(a.encode("utf-8")) for a in command[1:]]
+            results = await conn.execute(command[0], args)
+            return json_response([redis_result(r) for r in results])
+    except Err as err:
+        return redis_error(err)
+
+
+# ---------------------------------------------------------------- spin:mqtt/mqtt@3.0.0
+
+MQTT_QOS = {"0": mqtt_wit.Qos.AT_MOST_ONCE, "1": mqtt_wit.Qos.AT_LEAST_ONCE, "2": mqtt_wit.Qos.EXACTLY_ONCE}
+
+# mqtt `error` class -> (case name, carries a message)
+MQTT_ERROR_NAMES = {
+    mqtt_wit.Error_InvalidAddress: ("invalid-address", False),
+    mqtt_wit.Error_TooManyConnections: ("too-many-connections", False),
+    mqtt_wit.Error_ConnectionFailed: ("connection-failed", True),
+    mqtt_wit.Error_Other: ("other", True),
+}
+
+
+def mqtt_error(err: Err) -> Response:
+    """Every mqtt error -> 400 "error: <case>" (+ ": <message>")."""
+    value = err.value
+    entry = MQTT_ERROR_NAMES.get(type(value))
+    if entry is None:
+        return text(400, f"error: {value!r}")
+    name, has_message = entry
+    return text(400, f"error: {name}: {value.value}" if has_message else f"error: {name}")
+
+
+async def route_mqtt(segments: List[str], query: str, body: bytes) -> Response:
+    # segments: ["mqtt", "publish", topic]
+    if len(segments) != 3 or segments[1] != "publish":
+        return text(404, "not-found")
+    address = query_param(query, "addr")
+    qos = MQTT_QOS.get(query_param(query, "qos") or "")
+    if address is None or qos is None:
+        return text(400, "bad-request")
+    try:
+        with await mqtt.open(address, "", "", 30) as conn:
+            await conn.publish(segments[2], body, qos)
+    except Err as err:
+        return mqtt_error(err)
+    return text(200, "ok")
+
+
 class HttpHandler(http.Handler):
     async def handle_request(self, request: Request) -> Response:
-        path = request.uri.partition("?")[0]
+        path, _, query = request.uri.partition("?")
         # path segments, percent-decoded (so a key may contain "/" as %2F)
         segments = [unquote(s) for s in path.strip("/").split("/")]
         if segments[0] == "kv":
             return await route_kv(segments, request.body or b"")
         if segments[0] == "var":
             return await route_var(segments)
+        if segments[0] == "sql":
+            return await route_sql(segments, request.body or b"")
+        if segments[0] == "redis":
+            return await route_redis(segments, query, request.body or b"")
+        if segments[0] == "mqtt":
+            return await route_mqtt(segments, query, request.body or b"")
         return text(404, "not-found")
