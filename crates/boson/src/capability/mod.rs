@@ -45,6 +45,7 @@ pub(crate) mod bindings_p3 {
             "spin:redis/redis.connection": crate::capability::redis::ConnectionHandle,
             "spin:mqtt/mqtt.connection": crate::capability::mqtt::ConnectionHandle,
             "spin:sqlite/sqlite.connection": crate::capability::sqlite::ConnectionHandle,
+            "spin:mysql/mysql.connection": crate::capability::rdbms::MysqlHandle,
         },
     });
 }
@@ -58,7 +59,8 @@ impl wasmtime::component::HasData for SpinP3 {
 }
 
 /// Interfaces the capabilities provide, by exact import name (for start-up import checks).
-pub const PROVIDED_INTERFACES: [&str; 17] = [
+pub const PROVIDED_INTERFACES: [&str; 18] = [
+    "spin:mysql/mysql@3.0.0",
     "spin:redis/redis@3.0.0",
     "spin:mqtt/mqtt@3.0.0",
     "spin:sqlite/sqlite@3.1.0",

@@ -13,7 +13,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::fermyon::spin::rdbms_types as types;
 use super::bindings::fermyon::spin::{mysql, postgres};
-use crate::host::HostState;
+use crate::host::{HostState, OutboundGrant};
 
 /// A guest's PostgreSQL connection.
 pub struct PgHandle {
@@ -36,23 +36,28 @@ fn failed(e: impl std::fmt::Display) -> types::Error {
     types::Error::ConnectionFailed(e.to_string())
 }
 
-impl HostState {
-    /// Checks `scheme://host:port` against the grants and returns the address to connect to.
-    async fn checked_ip(
-        &mut self,
-        scheme: &str,
-        host: &str,
-        port: u16,
-    ) -> Result<IpAddr, types::Error> {
-        let addrs = self.allowed_hosts().resolve(scheme, host, port).await.map_err(|denied| {
-            tracing::warn!(component = %self.component_id(), "outbound {scheme} denied: {denied}");
+/// Checks `scheme://host:port` against the grants and returns the address to connect to.
+async fn checked_ip(
+    grant: &OutboundGrant,
+    scheme: &str,
+    host: &str,
+    port: u16,
+) -> Result<IpAddr, types::Error> {
+    let addrs = grant
+        .hosts
+        .resolve(scheme, host, port)
+        .await
+        .map_err(|denied| {
+            tracing::warn!(component = %grant.component, "outbound {scheme} denied: {denied}");
             types::Error::ConnectionFailed(denied.to_string())
         })?;
-        Ok(addrs[0].ip())
-    }
+    Ok(addrs[0].ip())
+}
 
+impl RdbmsConnections {
     async fn postgres_client(
-        &mut self,
+        &self,
+        grant: &OutboundGrant,
         address: &str,
     ) -> Result<Arc<tokio_postgres::Client>, types::Error> {
         let mut config: tokio_postgres::Config = address
@@ -63,8 +68,8 @@ impl HostState {
             _ => return Err(failed("the address must name exactly one TCP host")),
         };
         let port = config.get_ports().first().copied().unwrap_or(5432);
-        let ip = self.checked_ip("postgres", &host, port).await?;
-        let mut pool = self.rdbms.postgres.lock().await;
+        let ip = checked_ip(grant, "postgres", &host, port).await?;
+        let mut pool = self.postgres.lock().await;
         if let Some(client) = pool.get(address)
             && !client.is_closed()
         {
@@ -86,13 +91,17 @@ impl HostState {
         Ok(client)
     }
 
-    async fn mysql_pool(&mut self, address: &str) -> Result<mysql_async::Pool, types::Error> {
+    async fn mysql_pool(
+        &self,
+        grant: &OutboundGrant,
+        address: &str,
+    ) -> Result<mysql_async::Pool, types::Error> {
         let opts = mysql_async::Opts::from_url(address)
             .map_err(|e| types::Error::ConnectionFailed(format!("invalid address: {e}")))?;
         let host = opts.ip_or_hostname().to_string();
         let port = opts.tcp_port();
-        let ip = self.checked_ip("mysql", &host, port).await?;
-        let mut pools = self.rdbms.mysql.lock().await;
+        let ip = checked_ip(grant, "mysql", &host, port).await?;
+        let mut pools = self.mysql.lock().await;
         if let Some(pool) = pools.get(address) {
             return Ok(pool.clone());
         }
@@ -246,7 +255,8 @@ impl postgres::HostConnection for HostState {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<PgHandle>, types::Error>> {
-        Ok(match self.postgres_client(&address).await {
+        let (pool, grant) = (self.rdbms.clone(), self.outbound_grant());
+        Ok(match pool.postgres_client(&grant, &address).await {
             Ok(client) => Ok(self.table.push(PgHandle { client })?),
             Err(e) => Err(e),
         })
@@ -474,7 +484,8 @@ impl mysql::HostConnection for HostState {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<MysqlHandle>, types::Error>> {
-        Ok(match self.mysql_pool(&address).await {
+        let (pools, grant) = (self.rdbms.clone(), self.outbound_grant());
+        Ok(match pools.mysql_pool(&grant, &address).await {
             Ok(pool) => Ok(self.table.push(MysqlHandle { pool })?),
             Err(e) => Err(e),
         })
@@ -512,5 +523,183 @@ impl mysql::HostConnection for HostState {
     async fn drop(&mut self, h: Resource<MysqlHandle>) -> wasmtime::Result<()> {
         self.table.delete(h)?;
         Ok(())
+    }
+}
+
+// ---- spin:mysql/mysql@3.0.0 (asynchronous, spin-sdk 5): the same types as
+// `fermyon:spin/rdbms-types@2.0.0` in their own package, rows streamed.
+
+use super::SpinP3;
+use super::bindings_p3::spin::mysql::mysql as my3;
+use wasmtime::component::{Accessor, FutureReader, StreamReader};
+
+fn param_from3(p: my3::ParameterValue) -> types::ParameterValue {
+    use my3::ParameterValue as A;
+    use types::ParameterValue as B;
+    match p {
+        A::Boolean(v) => B::Boolean(v),
+        A::Int8(v) => B::Int8(v),
+        A::Int16(v) => B::Int16(v),
+        A::Int32(v) => B::Int32(v),
+        A::Int64(v) => B::Int64(v),
+        A::Uint8(v) => B::Uint8(v),
+        A::Uint16(v) => B::Uint16(v),
+        A::Uint32(v) => B::Uint32(v),
+        A::Uint64(v) => B::Uint64(v),
+        A::Floating32(v) => B::Floating32(v),
+        A::Floating64(v) => B::Floating64(v),
+        A::Str(v) => B::Str(v),
+        A::Binary(v) => B::Binary(v),
+        A::DbNull => B::DbNull,
+    }
+}
+
+fn value_to3(v: types::DbValue) -> my3::DbValue {
+    use my3::DbValue as B;
+    use types::DbValue as A;
+    match v {
+        A::Boolean(v) => B::Boolean(v),
+        A::Int8(v) => B::Int8(v),
+        A::Int16(v) => B::Int16(v),
+        A::Int32(v) => B::Int32(v),
+        A::Int64(v) => B::Int64(v),
+        A::Uint8(v) => B::Uint8(v),
+        A::Uint16(v) => B::Uint16(v),
+        A::Uint32(v) => B::Uint32(v),
+        A::Uint64(v) => B::Uint64(v),
+        A::Floating32(v) => B::Floating32(v),
+        A::Floating64(v) => B::Floating64(v),
+        A::Str(v) => B::Str(v),
+        A::Binary(v) => B::Binary(v),
+        A::DbNull => B::DbNull,
+        A::Unsupported => B::Unsupported,
+    }
+}
+
+fn column_to3(c: types::Column) -> my3::Column {
+    use my3::DbDataType as B;
+    use types::DbDataType as A;
+    my3::Column {
+        name: c.name,
+        data_type: match c.data_type {
+            A::Boolean => B::Boolean,
+            A::Int8 => B::Int8,
+            A::Int16 => B::Int16,
+            A::Int32 => B::Int32,
+            A::Int64 => B::Int64,
+            A::Uint8 => B::Uint8,
+            A::Uint16 => B::Uint16,
+            A::Uint32 => B::Uint32,
+            A::Uint64 => B::Uint64,
+            A::Floating32 => B::Floating32,
+            A::Floating64 => B::Floating64,
+            A::Str => B::Str,
+            A::Binary => B::Binary,
+            A::Other => B::Other,
+        },
+    }
+}
+
+fn error_to3(e: types::Error) -> my3::Error {
+    match e {
+        types::Error::ConnectionFailed(m) => my3::Error::ConnectionFailed(m),
+        types::Error::BadParameter(m) => my3::Error::BadParameter(m),
+        types::Error::QueryFailed(m) => my3::Error::QueryFailed(m),
+        types::Error::ValueConversionFailed(m) => my3::Error::ValueConversionFailed(m),
+        types::Error::Other(m) => my3::Error::Other(m),
+    }
+}
+
+fn pool3<U>(
+    accessor: &Accessor<U, SpinP3>,
+    h: &Resource<MysqlHandle>,
+) -> wasmtime::Result<mysql_async::Pool> {
+    accessor.with(|mut access| {
+        let state: &mut HostState = access.get();
+        Ok(state.table.get(h)?.pool.clone())
+    })
+}
+
+type RowStream = (
+    Vec<my3::Column>,
+    StreamReader<Vec<my3::DbValue>>,
+    FutureReader<Result<(), my3::Error>>,
+);
+
+impl my3::Host for HostState {}
+
+impl my3::HostConnection for HostState {
+    fn drop(&mut self, h: Resource<MysqlHandle>) -> wasmtime::Result<()> {
+        self.table.delete(h)?;
+        Ok(())
+    }
+}
+
+impl<U> my3::HostConnectionWithStore<U> for SpinP3 {
+    async fn open(
+        accessor: &Accessor<U, Self>,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<MysqlHandle>, my3::Error>> {
+        let (pools, grant) = accessor.with(|mut access| {
+            let state: &mut HostState = access.get();
+            (state.rdbms.clone(), state.outbound_grant())
+        });
+        match pools.mysql_pool(&grant, &address).await {
+            Ok(pool) => accessor.with(|mut access| {
+                let state: &mut HostState = access.get();
+                Ok(Ok(state.table.push(MysqlHandle { pool })?))
+            }),
+            Err(e) => Ok(Err(error_to3(e))),
+        }
+    }
+
+    async fn query(
+        accessor: &Accessor<U, Self>,
+        h: Resource<MysqlHandle>,
+        statement: String,
+        params: Vec<my3::ParameterValue>,
+    ) -> wasmtime::Result<Result<RowStream, my3::Error>> {
+        let pool = pool3(accessor, &h)?;
+        let params = params.into_iter().map(param_from3).collect();
+        let set = match mysql_query(&pool, &statement, params).await {
+            Ok(set) => set,
+            Err(e) => return Ok(Err(error_to3(e))),
+        };
+        let columns = set.columns.into_iter().map(column_to3).collect();
+        let rows: Vec<Vec<my3::DbValue>> = set
+            .rows
+            .into_iter()
+            .map(|row| row.into_iter().map(value_to3).collect())
+            .collect();
+        accessor.with(|mut access| {
+            let stream = StreamReader::new(&mut access, rows)?;
+            let done = FutureReader::new(&mut access, async { wasmtime::Result::<_>::Ok(Ok(())) })?;
+            Ok(Ok((columns, stream, done)))
+        })
+    }
+
+    async fn execute(
+        accessor: &Accessor<U, Self>,
+        h: Resource<MysqlHandle>,
+        statement: String,
+        params: Vec<my3::ParameterValue>,
+    ) -> wasmtime::Result<Result<(), my3::Error>> {
+        use mysql_async::prelude::Queryable as _;
+        let pool = pool3(accessor, &h)?;
+        let mut conn = match pool.get_conn().await {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(error_to3(failed(e)))),
+        };
+        let params = mysql_async::Params::Positional(
+            params
+                .into_iter()
+                .map(param_from3)
+                .map(mysql_param)
+                .collect(),
+        );
+        Ok(conn
+            .exec_drop(statement, params)
+            .await
+            .map_err(|e| my3::Error::QueryFailed(e.to_string())))
     }
 }
