@@ -642,8 +642,8 @@ fn c_outbound_redis() {
     outbound_redis("c", "kv");
 }
 
-fn rdbms(lang: &str, kind: &str, addr: &str, grant: &str) {
-    let (_app, boson) = start_kv_app_granting(lang, "kv", &[grant]);
+fn rdbms(lang: &str, guest_name: &str, kind: &str, addr: &str, grant: &str) {
+    let (_app, boson) = start_kv_app_granting(lang, guest_name, &[grant]);
     let encoded: String = addr
         .bytes()
         .map(|b| {
@@ -742,6 +742,7 @@ fn postgres_from_python_and_c() {
     for lang in ["python", "c"] {
         rdbms(
             lang,
+            "kv",
             "pg",
             "postgres://postgres@127.0.0.1:5432/test",
             "postgres://127.0.0.1:5432",
@@ -750,10 +751,11 @@ fn postgres_from_python_and_c() {
 }
 
 #[test]
-fn mysql_from_python_and_c() {
-    for lang in ["python", "c"] {
+fn mysql_from_spin_sdk_3_and_5_and_c() {
+    for (lang, guest_name) in [("python", "kv"), ("python", "kv5"), ("c", "kv")] {
         rdbms(
             lang,
+            guest_name,
             "mysql",
             "mysql://root@127.0.0.1:3306/test",
             "mysql://127.0.0.1:3306",

@@ -1,9 +1,11 @@
 """Boson test guest (Python, WASI 0.3, spin-sdk 5.x): Spin key-value stores, variables, SQLite,
-outbound Redis and MQTT through the SDK's asynchronous `spin_sdk.key_value`, `spin_sdk.variables`,
-`spin_sdk.sqlite`, `spin_sdk.redis` and `spin_sdk.mqtt` modules (`spin:key-value/key-value@3.0.0`,
-`spin:variables/variables@3.0.0`, `spin:sqlite/sqlite@3.1.0`, `spin:redis/redis@3.0.0`,
-`spin:mqtt/mqtt@3.0.0`), in the SDK's world `spin:up/http-trigger@4.1.0`. The /sql, /redis and
-/mqtt routes have the same contract as python/kv (spin-sdk 3). See tests/guests/README.md.
+outbound Redis, MySQL and MQTT through the SDK's asynchronous `spin_sdk.key_value`,
+`spin_sdk.variables`, `spin_sdk.sqlite`, `spin_sdk.redis`, `spin_sdk.mysql` and `spin_sdk.mqtt`
+modules (`spin:key-value/key-value@3.0.0`, `spin:variables/variables@3.0.0`,
+`spin:sqlite/sqlite@3.1.0`, `spin:redis/redis@3.0.0`, `spin:mysql/mysql@3.0.0`,
+`spin:mqtt/mqtt@3.0.0`), in the SDK's world `spin:up/http-trigger@4.1.0`. The /sql, /redis,
+/mysql and /mqtt routes have the same contract as python/kv (spin-sdk 3). See
+tests/guests/README.md.
 """
 import json
 import math
@@ -11,11 +13,12 @@ from typing import Any, List, Optional
 from urllib.parse import unquote
 
 from componentize_py_types import Err
-from spin_sdk import http, key_value, mqtt, redis, sqlite, variables
+from spin_sdk import http, key_value, mqtt, mysql, redis, sqlite, variables
 from spin_sdk.http import Request, Response
 from spin_sdk.util import collect
 from spin_sdk.wit.imports import spin_key_value_key_value_3_0_0 as kv_wit
 from spin_sdk.wit.imports import spin_mqtt_mqtt_3_0_0 as mqtt_wit
+from spin_sdk.wit.imports import spin_mysql_mysql_3_0_0 as mysql_wit
 from spin_sdk.wit.imports import spin_redis_redis_3_0_0 as redis_wit
 from spin_sdk.wit.imports import spin_sqlite_sqlite_3_1_0 as sql_wit
 from spin_sdk.wit.imports import spin_variables_variables_3_0_0 as var_wit
@@ -313,6 +316,154 @@ async def route_redis(segments: List[str], query: str, body: bytes) -> Response:
         return redis_error(err)
 
 
+# ---------------------------------------------------------------- spin:mysql/mysql@3.0.0
+
+# `parameter-value` case name -> (constructor, minimum, maximum)
+MYSQL_INTS = {
+    "int8": (mysql_wit.ParameterValue_Int8, -(1 << 7), (1 << 7) - 1),
+    "int16": (mysql_wit.ParameterValue_Int16, -(1 << 15), (1 << 15) - 1),
+    "int32": (mysql_wit.ParameterValue_Int32, -(1 << 31), (1 << 31) - 1),
+    "int64": (mysql_wit.ParameterValue_Int64, -(1 << 63), (1 << 63) - 1),
+    "uint8": (mysql_wit.ParameterValue_Uint8, 0, (1 << 8) - 1),
+    "uint16": (mysql_wit.ParameterValue_Uint16, 0, (1 << 16) - 1),
+    "uint32": (mysql_wit.ParameterValue_Uint32, 0, (1 << 32) - 1),
+    "uint64": (mysql_wit.ParameterValue_Uint64, 0, (1 << 64) - 1),
+}
+MYSQL_FLOATS = {"floating32": mysql_wit.ParameterValue_Floating32,
+                "floating64": mysql_wit.ParameterValue_Floating64}
+
+# `db-value` class -> case name
+DB_VALUE_NAMES = {
+    mysql_wit.DbValue_Boolean: "boolean",
+    mysql_wit.DbValue_Int8: "int8",
+    mysql_wit.DbValue_Int16: "int16",
+    mysql_wit.DbValue_Int32: "int32",
+    mysql_wit.DbValue_Int64: "int64",
+    mysql_wit.DbValue_Uint8: "uint8",
+    mysql_wit.DbValue_Uint16: "uint16",
+    mysql_wit.DbValue_Uint32: "uint32",
+    mysql_wit.DbValue_Uint64: "uint64",
+    mysql_wit.DbValue_Floating32: "floating32",
+    mysql_wit.DbValue_Floating64: "floating64",
+    mysql_wit.DbValue_Str: "str",
+    mysql_wit.DbValue_Binary: "binary",
+    mysql_wit.DbValue_DbNull: "db-null",
+    mysql_wit.DbValue_Unsupported: "unsupported",
+}
+
+# `error` class -> case name
+MYSQL_ERROR_NAMES = {
+    mysql_wit.Error_ConnectionFailed: "connection-failed",
+    mysql_wit.Error_BadParameter: "bad-parameter",
+    mysql_wit.Error_QueryFailed: "query-failed",
+    mysql_wit.Error_ValueConversionFailed: "value-conversion-failed",
+    mysql_wit.Error_Other: "other",
+}
+
+
+def json_real(v: Any) -> float:
+    """A JSON number, or "inf", "-inf", "nan", as a float (an integer too large for a float
+    becomes +-inf, as C's strtod makes it)."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            return float(v)
+        except OverflowError:
+            return math.inf if v > 0 else -math.inf
+    if isinstance(v, str) and v in NON_FINITE:
+        return NON_FINITE[v]
+    raise BadRequest()
+
+
+def mysql_param(param: Any) -> mysql_wit.ParameterValue:
+    """Decodes one tagged JSON parameter ({"int32": 5}, {"str": "x"}, ...; the tag is a
+    `parameter-value` case name) into a mysql parameter value."""
+    if not isinstance(param, dict) or len(param) != 1:
+        raise BadRequest()
+    tag, v = next(iter(param.items()))
+    if tag in MYSQL_INTS:
+        ctor, lo, hi = MYSQL_INTS[tag]
+        if isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi:
+            return ctor(v)
+        raise BadRequest()
+    if tag in MYSQL_FLOATS:
+        return MYSQL_FLOATS[tag](json_real(v))
+    if tag == "boolean" and isinstance(v, bool):
+        return mysql_wit.ParameterValue_Boolean(v)
+    if tag == "str" and isinstance(v, str):
+        return mysql_wit.ParameterValue_Str(utf8_checked(v))
+    if tag == "binary" and isinstance(v, str) and len(v) % 2 == 0 and all(c in HEX_DIGITS for c in v):
+        return mysql_wit.ParameterValue_Binary(bytes.fromhex(v))
+    if tag == "db-null" and v is True:
+        return mysql_wit.ParameterValue_DbNull()
+    raise BadRequest()
+
+
+def json_float(r: float) -> Any:
+    if math.isnan(r):
+        return "nan"
+    if math.isinf(r):
+        return "inf" if r > 0 else "-inf"
+    return r
+
+
+def db_value(value: mysql_wit.DbValue) -> Any:
+    """Encodes one db-value as a one-member object named by its case."""
+    name = DB_VALUE_NAMES.get(type(value), "unsupported")
+    if name in ("db-null", "unsupported"):
+        return {name: True}
+    v = value.value
+    if name in ("floating32", "floating64"):
+        return {name: json_float(v)}
+    if name == "binary":
+        return {name: bytes(v).hex()}
+    return {name: v}
+
+
+def mysql_error(err: Err) -> Response:
+    """Every mysql error -> 400 "error: <case>: <message>"."""
+    value = err.value
+    name = MYSQL_ERROR_NAMES.get(type(value))
+    if name is None:
+        return text(400, f"error: {value!r}")
+    return text(400, f"error: {name}: {value.value}")
+
+
+async def route_mysql(segments: List[str], query: str, body: bytes) -> Response:
+    # segments: ["mysql", "query" | "execute"]
+    if len(segments) != 2 or segments[1] not in ("query", "execute"):
+        return text(404, "not-found")
+    address = query_param(query, "addr")
+    if address is None:
+        return text(400, "bad-request")
+    try:
+        request = json.loads(body.decode("utf-8"), parse_constant=reject_constant)
+        if not isinstance(request, dict) or not isinstance(request.get("statement"), str):
+            raise BadRequest()
+        params = request.get("params", [])
+        if not isinstance(params, list):
+            raise BadRequest()
+        statement = utf8_checked(request["statement"])
+        values = [mysql_param(p) for p in params]
+    except (ValueError, RecursionError, BadRequest):
+        return text(400, "bad-request")
+    try:
+        # `open` and both calls are async; the connection is dropped on leaving `with`
+        with await mysql.open(address) as conn:
+            if segments[1] == "execute":
+                await conn.execute(statement, values)
+                return text(200, "ok")
+            # query: the columns, a stream of rows and a future with the final result;
+            # `collect` drains the stream, then raises the future's Err, if any
+            columns, rows, done = await conn.query(statement, values)
+            row_list = await collect((rows, done))
+    except Err as err:
+        return mysql_error(err)
+    return json_response({
+        "columns": [{"name": c.name, "type": c.data_type.name.lower()} for c in columns],
+        "rows": [[db_value(v) for v in row] for row in row_list],
+    })
+
+
 # ---------------------------------------------------------------- spin:mqtt/mqtt@3.0.0
 
 MQTT_QOS = {"0": mqtt_wit.Qos.AT_MOST_ONCE, "1": mqtt_wit.Qos.AT_LEAST_ONCE, "2": mqtt_wit.Qos.EXACTLY_ONCE}
@@ -365,6 +516,8 @@ class HttpHandler(http.Handler):
             return await route_sql(segments, request.body or b"")
         if segments[0] == "redis":
             return await route_redis(segments, query, request.body or b"")
+        if segments[0] == "mysql":
+            return await route_mysql(segments, query, request.body or b"")
         if segments[0] == "mqtt":
             return await route_mqtt(segments, query, request.body or b"")
         return text(404, "not-found")
