@@ -280,7 +280,13 @@ async fn open_backends(
             .await
             .with_context(|| format!("--sqlite {sql}"))?;
     }
-    Ok(Backends { key_value, sqlite })
+    Ok(Backends {
+        key_value,
+        sqlite,
+        outbound: runtime_config
+            .map(|rc| rc.outbound_connections)
+            .unwrap_or_default(),
+    })
 }
 
 /// Resolves on the first SIGINT or SIGTERM; a second one exits the process at once.

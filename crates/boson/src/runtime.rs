@@ -68,6 +68,8 @@ pub enum HandlerPre {
 pub struct Backends {
     pub key_value: BTreeMap<String, boson_kv::Store>,
     pub sqlite: BTreeMap<String, boson_sqlite::Database>,
+    /// Limits on outbound database and broker connections.
+    pub outbound: crate::runtime_config::OutboundConnectionsConfig,
 }
 
 /// The loaded app.
@@ -192,9 +194,9 @@ impl Runtime {
                     sqlite: Sqlite {
                         granted: Arc::new(databases),
                     },
-                    redis: RedisConnections::default(),
-                    rdbms: RdbmsConnections::default(),
-                    mqtt: MqttConnections::default(),
+                    redis: RedisConnections::new(backends.outbound),
+                    rdbms: RdbmsConnections::new(backends.outbound),
+                    mqtt: MqttConnections::new(backends.outbound),
                 }),
             );
         }

@@ -23,6 +23,8 @@ pub struct RuntimeConfig {
     pub sqlite_database: BTreeMap<String, SqliteDatabaseConfig>,
     #[serde(default)]
     pub variables_provider: Vec<VariablesProviderConfig>,
+    #[serde(default)]
+    pub outbound_connections: OutboundConnectionsConfig,
     /// Where the file is; relative paths in it start from its folder.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -37,6 +39,36 @@ pub struct LimitsSection {
     pub max_request_body: Option<String>,
     #[serde(default)]
     pub component: BTreeMap<String, LimitsSection>,
+}
+
+/// `[outbound_connections]`: how many connections a component keeps to databases and brokers.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundConnectionsConfig {
+    /// Distinct addresses one component may keep open, per protocol (Redis, MQTT, PostgreSQL,
+    /// MySQL); opening one more is `too-many-connections` (or `connection-failed`).
+    #[serde(default = "default_max_addresses")]
+    pub max_addresses: usize,
+    /// Connections in each MySQL pool (one pool per component and address).
+    #[serde(default = "default_mysql_pool_size")]
+    pub mysql_pool_size: usize,
+}
+
+fn default_max_addresses() -> usize {
+    64
+}
+
+fn default_mysql_pool_size() -> usize {
+    10
+}
+
+impl Default for OutboundConnectionsConfig {
+    fn default() -> Self {
+        Self {
+            max_addresses: default_max_addresses(),
+            mysql_pool_size: default_mysql_pool_size(),
+        }
+    }
 }
 
 /// `[key_value_store.<label>]`.

@@ -14,6 +14,7 @@ use super::SpinP3;
 use super::bindings::fermyon::spin::mqtt as spin;
 use super::bindings_p3::spin::mqtt::mqtt as spin3;
 use crate::host::{HostState, OutboundGrant};
+use crate::runtime_config::OutboundConnectionsConfig;
 use wasmtime::component::Accessor;
 
 /// A guest's open connection.
@@ -22,12 +23,20 @@ pub struct ConnectionHandle {
 }
 
 /// A component's broker connections; shared by its instances.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MqttConnections {
     by_key: Arc<Mutex<HashMap<String, rumqttc::AsyncClient>>>,
+    limits: OutboundConnectionsConfig,
 }
 
-const MAX_CONNECTIONS_PER_COMPONENT: usize = 64;
+impl MqttConnections {
+    pub fn new(limits: OutboundConnectionsConfig) -> Self {
+        Self {
+            by_key: Arc::default(),
+            limits,
+        }
+    }
+}
 
 /// A failure, before it becomes one interface version's error type.
 enum Failure {
@@ -64,7 +73,7 @@ impl MqttConnections {
         if let Some(client) = pool.get(&key) {
             return Ok(client.clone());
         }
-        if pool.len() >= MAX_CONNECTIONS_PER_COMPONENT {
+        if pool.len() >= self.limits.max_addresses {
             return Err(Failure::TooManyConnections);
         }
         let client_id = format!("boson-{}-{}", grant.component, std::process::id());

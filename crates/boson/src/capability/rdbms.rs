@@ -14,6 +14,7 @@ use wasmtime::component::Resource;
 use super::bindings::fermyon::spin::rdbms_types as types;
 use super::bindings::fermyon::spin::{mysql, postgres};
 use crate::host::{HostState, OutboundGrant};
+use crate::runtime_config::OutboundConnectionsConfig;
 
 /// A guest's PostgreSQL connection.
 pub struct PgHandle {
@@ -26,10 +27,27 @@ pub struct MysqlHandle {
 }
 
 /// A component's database connections, by address; shared by its instances.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RdbmsConnections {
     postgres: Arc<Mutex<HashMap<String, Arc<tokio_postgres::Client>>>>,
     mysql: Arc<Mutex<HashMap<String, mysql_async::Pool>>>,
+    limits: OutboundConnectionsConfig,
+}
+
+impl RdbmsConnections {
+    pub fn new(limits: OutboundConnectionsConfig) -> Self {
+        Self {
+            postgres: Arc::default(),
+            mysql: Arc::default(),
+            limits,
+        }
+    }
+}
+
+fn too_many(limit: usize) -> types::Error {
+    types::Error::ConnectionFailed(format!(
+        "too many connections: this component already has {limit} addresses open (raise [outbound_connections] max_addresses)"
+    ))
 }
 
 fn failed(e: impl std::fmt::Display) -> types::Error {
@@ -75,6 +93,9 @@ impl RdbmsConnections {
         {
             return Ok(client.clone());
         }
+        if pool.len() >= self.limits.max_addresses {
+            return Err(too_many(self.limits.max_addresses));
+        }
         config.hostaddr(ip);
         config.connect_timeout(std::time::Duration::from_secs(5));
         let (client, connection) = config
@@ -105,7 +126,14 @@ impl RdbmsConnections {
         if let Some(pool) = pools.get(address) {
             return Ok(pool.clone());
         }
-        let opts = mysql_async::OptsBuilder::from_opts(opts).ip_or_hostname(ip.to_string());
+        if pools.len() >= self.limits.max_addresses {
+            return Err(too_many(self.limits.max_addresses));
+        }
+        let constraints = mysql_async::PoolConstraints::new(0, self.limits.mysql_pool_size.max(1))
+            .unwrap_or_default();
+        let opts = mysql_async::OptsBuilder::from_opts(opts)
+            .ip_or_hostname(ip.to_string())
+            .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints));
         let pool = mysql_async::Pool::new(opts);
         // Connect once now, so a bad address fails at open as the guest expects.
         pool.get_conn().await.map_err(failed)?;

@@ -13,6 +13,7 @@ use super::SpinP3;
 use super::bindings::fermyon::spin::redis as spin;
 use super::bindings_p3::spin::redis::redis as spin3;
 use crate::host::{HostState, OutboundGrant};
+use crate::runtime_config::OutboundConnectionsConfig;
 
 /// A guest's open connection.
 pub struct ConnectionHandle {
@@ -20,13 +21,20 @@ pub struct ConnectionHandle {
 }
 
 /// A component's connections, by address; shared by its instances.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RedisConnections {
     by_address: Arc<Mutex<HashMap<String, redis::aio::ConnectionManager>>>,
+    limits: OutboundConnectionsConfig,
 }
 
-/// Most connections one component keeps open at once.
-const MAX_CONNECTIONS_PER_COMPONENT: usize = 64;
+impl RedisConnections {
+    pub fn new(limits: OutboundConnectionsConfig) -> Self {
+        Self {
+            by_address: Arc::default(),
+            limits,
+        }
+    }
+}
 
 /// A failure, before it becomes one interface version's error type.
 enum Failure {
@@ -65,7 +73,7 @@ impl RedisConnections {
         if let Some(conn) = pool.get(address) {
             return Ok(conn.clone());
         }
-        if pool.len() >= MAX_CONNECTIONS_PER_COMPONENT {
+        if pool.len() >= self.limits.max_addresses {
             return Err(Failure::TooManyConnections);
         }
         let checked = info.set_addr(redis::ConnectionAddr::Tcp(addrs[0].ip().to_string(), port));

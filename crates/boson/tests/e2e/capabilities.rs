@@ -823,3 +823,32 @@ fn outbound_mqtt_from_spin_sdk_3_and_5_and_c() {
         let _ = client.disconnect();
     }
 }
+
+#[test]
+fn outbound_connection_limits_come_from_the_runtime_config() {
+    let manifest = kv_manifest(&guest("c", "kv")).replace(
+        "key_value_stores = [\"default\", \"cache\"]",
+        "key_value_stores = [\"default\", \"cache\"]\nallowed_outbound_hosts = [\"redis://127.0.0.1:6379\"]",
+    );
+    let (_app, boson) = start_app(
+        manifest,
+        &format!("{REDIS_CACHE}[outbound_connections]\nmax_addresses = 1\n"),
+    );
+    let get = |db: u8| {
+        let addr = format!("redis%3A%2F%2F127.0.0.1%3A6379%2F{db}");
+        request(
+            boson.addr,
+            "GET",
+            &format!("/redis/get/nothing?addr={addr}"),
+            &[],
+            b"",
+        )
+    };
+    assert_eq!(get(12).status, 404, "the first address is within the limit");
+    assert_eq!(get(12).status, 404, "the same address is reused");
+    let r = get(11);
+    assert_eq!(
+        (r.status, r.text().trim()),
+        (503, "error: too-many-connections")
+    );
+}
