@@ -35,7 +35,7 @@ if ! "$WASMTIME" --version 2>/dev/null | grep -q "$WASMTIME_VERSION"; then
   log "cargo install wasmtime-cli $WASMTIME_VERSION (once; ~15 minutes on 2 cores)"
   cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --root "$TOOLS/wasmtime-cli" \
     --no-default-features \
-    --features "serve,component-model,component-model-async,wasi-http,pooling-allocator,cranelift,parallel-compilation,cache"
+    --features "run,serve,component-model,component-model-async,wasi-http,pooling-allocator,cranelift,parallel-compilation,cache"
 fi
 bash tests/guests/install-toolchains.sh >/dev/null
 bash tests/guests/build.sh >/dev/null
