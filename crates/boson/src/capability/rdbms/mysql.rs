@@ -75,58 +75,27 @@ fn mysql_value(
     use types::{DbDataType as T, DbValue as V};
     let bad =
         |what: &str| types::Error::ValueConversionFailed(format!("cannot read {what} as {ty:?}"));
-    let int = |v: &M| -> Option<i128> {
-        match v {
-            M::Int(i) => Some(i128::from(*i)),
-            M::UInt(u) => Some(i128::from(*u)),
-            M::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok(),
-            _ => None,
-        }
-    };
+    fn narrow<N: TryFrom<i128>>(v: &M) -> Option<N> {
+        let wide = match v {
+            M::Int(i) => i128::from(*i),
+            M::UInt(u) => i128::from(*u),
+            M::Bytes(b) => std::str::from_utf8(b).ok()?.parse().ok()?,
+            _ => return None,
+        };
+        N::try_from(wide).ok()
+    }
     if v == M::NULL {
         return Ok(V::DbNull);
     }
     Ok(match ty {
-        T::Int8 => V::Int8(
-            int(&v)
-                .and_then(|i| i.try_into().ok())
-                .ok_or_else(|| bad("value"))?,
-        ),
-        T::Int16 => V::Int16(
-            int(&v)
-                .and_then(|i| i.try_into().ok())
-                .ok_or_else(|| bad("value"))?,
-        ),
-        T::Int32 => V::Int32(
-            int(&v)
-                .and_then(|i| i.try_into().ok())
-                .ok_or_else(|| bad("value"))?,
-        ),
-        T::Int64 => V::Int64(
-            int(&v)
-                .and_then(|i| i.try_into().ok())
-                .ok_or_else(|| bad("value"))?,
-        ),
-        T::Uint8 => V::Uint8(
-            int(&v)
-                .and_then(|i| i.try_into().ok())
-                .ok_or_else(|| bad("value"))?,
-        ),
-        T::Uint16 => V::Uint16(
-            int(&v)
-                .and_then(|i| i.try_into().ok())
-                .ok_or_else(|| bad("value"))?,
-        ),
-        T::Uint32 => V::Uint32(
-            int(&v)
-                .and_then(|i| i.try_into().ok())
-                .ok_or_else(|| bad("value"))?,
-        ),
-        T::Uint64 => V::Uint64(
-            int(&v)
-                .and_then(|i| i.try_into().ok())
-                .ok_or_else(|| bad("value"))?,
-        ),
+        T::Int8 => V::Int8(narrow(&v).ok_or_else(|| bad("value"))?),
+        T::Int16 => V::Int16(narrow(&v).ok_or_else(|| bad("value"))?),
+        T::Int32 => V::Int32(narrow(&v).ok_or_else(|| bad("value"))?),
+        T::Int64 => V::Int64(narrow(&v).ok_or_else(|| bad("value"))?),
+        T::Uint8 => V::Uint8(narrow(&v).ok_or_else(|| bad("value"))?),
+        T::Uint16 => V::Uint16(narrow(&v).ok_or_else(|| bad("value"))?),
+        T::Uint32 => V::Uint32(narrow(&v).ok_or_else(|| bad("value"))?),
+        T::Uint64 => V::Uint64(narrow(&v).ok_or_else(|| bad("value"))?),
         T::Floating32 => match v {
             M::Float(f) => V::Floating32(f),
             M::Double(d) => V::Floating32(d as f32),
