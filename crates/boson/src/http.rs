@@ -382,14 +382,23 @@ async fn run_guest(
     let state = HostState::new(&component).map_err(internal)?;
     let mut store = Store::new(&runtime.engine, state);
     store.limiter(|s| &mut s.limits);
-    let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64 + 1;
-    store.set_epoch_deadline(ticks);
-    store.epoch_deadline_trap();
+    // Every epoch tick the guest yields to the scheduler, so a busy guest never holds a worker
+    // thread for long; once its ticks add up to the deadline it is interrupted (a trap → 504).
+    let deadline_ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    let mut ticks_used = 0u64;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        ticks_used += 1;
+        if ticks_used >= deadline_ticks {
+            Err(wasmtime::Trap::Interrupt.into())
+        } else {
+            Ok(wasmtime::UpdateDeadline::Yield(1))
+        }
+    });
 
     let (tx, rx) = tokio::sync::oneshot::channel::<GuestReply>();
     let task = match &component.handler {
         HandlerPre::P2(pre) => {
-            let (p2_tx, p2_rx) = tokio::sync::oneshot::channel();
             let incoming = store
                 .data_mut()
                 .http()
@@ -398,18 +407,14 @@ async fn run_guest(
                     req,
                 )
                 .map_err(|e| internal(e.into()))?;
+            // The guest's `response-outparam.set` answers the request directly.
             let out = store
                 .data_mut()
                 .http()
-                .new_response_outparam(p2_tx)
+                .new_response_outparam_from_callback(move |result| {
+                    _ = tx.send(result.map_err(|code| format!("guest returned error {code:?}")));
+                })
                 .map_err(|e| internal(e.into()))?;
-            tokio::spawn(async move {
-                match p2_rx.await {
-                    Ok(Ok(r)) => _ = tx.send(Ok(r)),
-                    Ok(Err(code)) => _ = tx.send(Err(format!("guest returned error {code:?}"))),
-                    Err(_) => {}
-                }
-            });
             let pre = pre.clone();
             tokio::spawn(tokio::time::timeout(timeout, async move {
                 let proxy = pre.instantiate_async(&mut store).await?;
