@@ -89,8 +89,10 @@ impl HostState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             outbound: OutboundHooks {
-                hosts,
-                component: component.id.clone(),
+                grant: OutboundGrant {
+                    hosts,
+                    component: component.id.clone(),
+                },
             },
             limits,
             key_value: loaded.key_value.clone(),
@@ -104,23 +106,15 @@ impl HostState {
         })
     }
 
-    /// The component's outbound grants.
-    pub fn allowed_hosts(&self) -> Arc<outbound::AllowedHosts> {
-        self.outbound.hosts.clone()
-    }
-
     /// The component this instance belongs to (for log lines).
     pub fn component_id(&self) -> &str {
-        &self.outbound.component
+        &self.outbound.grant.component
     }
 
     /// What an outbound capability needs to check and log a connection, detached from the
     /// instance so it can be used across awaits.
     pub fn outbound_grant(&self) -> OutboundGrant {
-        OutboundGrant {
-            hosts: self.outbound.hosts.clone(),
-            component: self.outbound.component.clone(),
-        }
+        self.outbound.grant.clone()
     }
 }
 
@@ -152,8 +146,7 @@ impl WasiHttpView for HostState {
 
 /// Routes every outgoing `wasi:http` request through the component's outbound policy.
 struct OutboundHooks {
-    hosts: Arc<outbound::AllowedHosts>,
-    component: Arc<str>,
+    grant: OutboundGrant,
 }
 
 type SendFuture = Box<
@@ -175,8 +168,7 @@ impl WasiHttpHooks for OutboundHooks {
         _options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
-        let hosts = self.hosts.clone();
-        let component = self.component.clone();
+        let OutboundGrant { hosts, component } = self.grant.clone();
         Box::new(async move {
             let response = outbound::send_checked(hosts, component, request).await?;
             let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> =

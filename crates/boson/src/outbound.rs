@@ -94,12 +94,12 @@ impl AllowedHost {
             bail!("`{entry}` has an empty scheme — use e.g. `https://` or `*://`");
         }
         let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if rest.contains('/') && !rest.contains('[') && rest.parse::<IpNet>().is_err() {
-            // A path (other than a CIDR suffix) is meaningless here.
-            let (host_port, _) = rest.split_once('/').unwrap_or((rest, ""));
-            if host_port.parse::<IpAddr>().is_err() {
-                bail!("`{entry}` has a path; entries name only `scheme://host[:port]`");
-            }
+        // A `/` may only start a CIDR prefix (`10.0.0.0/8`); anything else is a path.
+        if let Some((before, _)) = rest.split_once('/')
+            && !rest.contains('[')
+            && before.parse::<IpAddr>().is_err()
+        {
+            bail!("`{entry}` has a path; entries name only `scheme://host[:port]`");
         }
         let (host, port) = split_host_port(rest)
             .with_context(|| format!("`{entry}` is not of the form `scheme://host[:port]`"))?;

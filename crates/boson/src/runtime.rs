@@ -313,13 +313,13 @@ fn compile(engine: &Engine, bytes: &[u8], path: &Path) -> anyhow::Result<Compone
 
 fn write_cache(dir: &Path, target: &Path, component: &Component) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{}.{}.tmp", std::process::id(), rand_suffix()));
+    let tmp = dir.join(format!(".{}.{}.tmp", std::process::id(), next_temp_id()));
     std::fs::write(&tmp, component.serialize()?)?;
     std::fs::rename(&tmp, target)?;
     Ok(())
 }
 
-fn rand_suffix() -> u64 {
+fn next_temp_id() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     COUNTER.fetch_add(1, Ordering::Relaxed)

@@ -55,14 +55,10 @@ pub struct RedisStore {
 impl Store {
     /// Opens (creating if needed) an embedded store at `path`.
     pub fn open_sqlite(path: &Path) -> Result<Self, Error> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::Internal(format!("creating {}: {e}", parent.display())))?;
-        }
-        let conn = rusqlite::Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let conn = boson_sqlite::open_durable(path).map_err(|e| match e {
+            boson_sqlite::Error::Sqlite(e) => Error::Sqlite(e),
+            other => Error::Internal(other.to_string()),
+        })?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)",
         )?;

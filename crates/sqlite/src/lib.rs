@@ -57,14 +57,7 @@ pub struct Database {
 
 impl Database {
     pub fn open(path: &Path) -> Result<Self, Error> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::Io(format!("creating {}: {e}", parent.display())))?;
-        }
-        let conn = rusqlite::Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let conn = open_durable(path)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -111,6 +104,21 @@ impl Database {
         .await
         .map_err(|e| Error::Io(format!("statement task failed: {e}")))?
     }
+}
+
+/// Opens (creating it and its folder if needed) a database file the way every embedded store
+/// of Boson's uses it: WAL mode with full sync, so a committed write survives a crash, and a
+/// busy timeout instead of an immediate `SQLITE_BUSY`.
+pub fn open_durable(path: &Path) -> Result<rusqlite::Connection, Error> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::Io(format!("creating {}: {e}", parent.display())))?;
+    }
+    let conn = rusqlite::Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
 }
 
 fn execute_sync(

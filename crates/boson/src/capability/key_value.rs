@@ -411,26 +411,22 @@ impl batch::Host for HostState {
 
 // ---- spin:key-value/key-value@3.0.0 (asynchronous, spin-sdk 5)
 
-use super::SpinP3;
 use super::bindings_p3::spin::key_value::key_value as spin3;
+use super::{SpinP3, with_state};
 use wasmtime::component::{Accessor, FutureReader, StreamReader};
 
 fn store_of3<U>(
     accessor: &Accessor<U, SpinP3>,
     h: &Resource<StoreHandle>,
 ) -> wasmtime::Result<(boson_kv::Store, String)> {
-    accessor.with(|mut access| {
-        let state: &mut HostState = access.get();
+    with_state(accessor, |state| {
         let handle = state.table.get(h)?;
         Ok((handle.store.clone(), handle.label.clone()))
     })
 }
 
 fn other3<U>(accessor: &Accessor<U, SpinP3>, label: &str, e: boson_kv::Error) -> spin3::Error {
-    let message = accessor.with(|mut access| {
-        let state: &mut HostState = access.get();
-        state.kv_failure(label, e)
-    });
+    let message = with_state(accessor, |state| state.kv_failure(label, e));
     spin3::Error::Other(message)
 }
 
@@ -448,8 +444,7 @@ impl<U> spin3::HostStoreWithStore<U> for SpinP3 {
         accessor: &Accessor<U, Self>,
         label: String,
     ) -> wasmtime::Result<Result<Resource<StoreHandle>, spin3::Error>> {
-        Ok(accessor.with(|mut access| {
-            let state: &mut HostState = access.get();
+        Ok(with_state(accessor, |state| {
             state.open_store(&label).map_err(|e| match e {
                 OpenError::Denied => spin3::Error::AccessDenied,
                 OpenError::Other(m) => spin3::Error::Other(m),

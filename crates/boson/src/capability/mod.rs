@@ -58,6 +58,15 @@ impl wasmtime::component::HasData for SpinP3 {
     type Data<'a> = &'a mut HostState;
 }
 
+/// Runs `f` on the instance's [`HostState`] from an asynchronous (3.x) host function. Never
+/// hold the state across an await: take what is needed out, await, then come back.
+pub(crate) fn with_state<U, R>(
+    accessor: &wasmtime::component::Accessor<U, SpinP3>,
+    f: impl FnOnce(&mut HostState) -> R,
+) -> R {
+    accessor.with(|mut access| f(access.get()))
+}
+
 /// Interfaces the capabilities provide, by exact import name (for start-up import checks).
 pub const PROVIDED_INTERFACES: [&str; 18] = [
     "spin:mysql/mysql@3.0.0",

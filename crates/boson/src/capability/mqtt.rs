@@ -10,9 +10,9 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use wasmtime::component::Resource;
 
-use super::SpinP3;
 use super::bindings::fermyon::spin::mqtt as spin;
 use super::bindings_p3::spin::mqtt::mqtt as spin3;
+use super::{SpinP3, with_state};
 use crate::host::{HostState, OutboundGrant};
 use crate::runtime_config::OutboundConnectionsConfig;
 use wasmtime::component::Accessor;
@@ -215,8 +215,7 @@ impl<U> spin3::HostConnectionWithStore<U> for SpinP3 {
         password: String,
         keep_alive_interval_in_secs: u64,
     ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, spin3::Error>> {
-        let (pool, grant) = accessor.with(|mut access| {
-            let state: &mut HostState = access.get();
+        let (pool, grant) = with_state(accessor, |state| {
             (state.mqtt.clone(), state.outbound_grant())
         });
         match pool
@@ -229,8 +228,7 @@ impl<U> spin3::HostConnectionWithStore<U> for SpinP3 {
             )
             .await
         {
-            Ok(client) => accessor.with(|mut access| {
-                let state: &mut HostState = access.get();
+            Ok(client) => with_state(accessor, |state| {
                 Ok(Ok(state.table.push(ConnectionHandle { client })?))
             }),
             Err(e) => Ok(Err(v3(e))),
@@ -244,8 +242,7 @@ impl<U> spin3::HostConnectionWithStore<U> for SpinP3 {
         payload: Vec<u8>,
         qos: spin3::Qos,
     ) -> wasmtime::Result<Result<(), spin3::Error>> {
-        let client = accessor.with(|mut access| {
-            let state: &mut HostState = access.get();
+        let client = with_state(accessor, |state| {
             state.table.get(&h).map(|c| c.client.clone())
         })?;
         let level = match qos {

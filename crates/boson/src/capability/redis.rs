@@ -9,9 +9,9 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use wasmtime::component::{Accessor, Resource};
 
-use super::SpinP3;
 use super::bindings::fermyon::spin::redis as spin;
 use super::bindings_p3::spin::redis::redis as spin3;
+use super::{SpinP3, with_state};
 use crate::host::{HostState, OutboundGrant};
 use crate::runtime_config::OutboundConnectionsConfig;
 
@@ -357,10 +357,7 @@ fn conn3<U>(
     accessor: &Accessor<U, SpinP3>,
     h: &Resource<ConnectionHandle>,
 ) -> wasmtime::Result<redis::aio::ConnectionManager> {
-    accessor.with(|mut access| {
-        let state: &mut HostState = access.get();
-        state.redis_conn(h)
-    })
+    with_state(accessor, |state| state.redis_conn(h))
 }
 
 async fn run3<U, T: redis::FromRedisValue>(
@@ -386,13 +383,11 @@ impl<U> spin3::HostConnectionWithStore<U> for SpinP3 {
         accessor: &Accessor<U, Self>,
         address: String,
     ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, spin3::Error>> {
-        let (pool, grant) = accessor.with(|mut access| {
-            let state: &mut HostState = access.get();
+        let (pool, grant) = with_state(accessor, |state| {
             (state.redis.clone(), state.outbound_grant())
         });
         match pool.connect(&grant, &address).await {
-            Ok(conn) => accessor.with(|mut access| {
-                let state: &mut HostState = access.get();
+            Ok(conn) => with_state(accessor, |state| {
                 Ok(Ok(state.table.push(ConnectionHandle { conn })?))
             }),
             Err(e) => Ok(Err(v3(e))),

@@ -139,8 +139,8 @@ impl spin::HostConnection for HostState {
 
 // ---- spin:sqlite/sqlite@3.1.0 (spin-sdk 5: synchronous and asynchronous forms)
 
-use super::SpinP3;
 use super::bindings_p3::spin::sqlite::sqlite as spin3;
+use super::{SpinP3, with_state};
 use wasmtime::component::{Accessor, FutureReader, StreamReader};
 
 fn to_guest3(v: boson_sqlite::Value) -> spin3::Value {
@@ -238,8 +238,7 @@ impl<U> spin3::HostConnectionWithStore<U> for SpinP3 {
         accessor: &Accessor<U, Self>,
         database: String,
     ) -> wasmtime::Result<Result<Resource<ConnectionHandle>, spin3::Error>> {
-        Ok(accessor.with(|mut access| {
-            let state: &mut HostState = access.get();
+        Ok(with_state(accessor, |state| {
             state
                 .open_database(&database)
                 .map_err(|()| spin3::Error::AccessDenied)
@@ -252,8 +251,7 @@ impl<U> spin3::HostConnectionWithStore<U> for SpinP3 {
         statement: String,
         parameters: Vec<spin3::Value>,
     ) -> wasmtime::Result<Result<RowStream, spin3::Error>> {
-        let db = accessor.with(|mut access| {
-            let state: &mut HostState = access.get();
+        let db = with_state(accessor, |state| {
             state.table.get(&conn).map(|h| h.db.clone())
         })?;
         let params = parameters.into_iter().map(from_guest3).collect();
@@ -276,8 +274,7 @@ impl<U> spin3::HostConnectionWithStore<U> for SpinP3 {
         accessor: &Accessor<U, Self>,
         conn: Resource<ConnectionHandle>,
     ) -> wasmtime::Result<i64> {
-        accessor.with(|mut access| {
-            let state: &mut HostState = access.get();
+        with_state(accessor, |state| {
             Ok(state.table.get(&conn)?.last_insert_rowid)
         })
     }
@@ -286,9 +283,6 @@ impl<U> spin3::HostConnectionWithStore<U> for SpinP3 {
         accessor: &Accessor<U, Self>,
         conn: Resource<ConnectionHandle>,
     ) -> wasmtime::Result<u64> {
-        accessor.with(|mut access| {
-            let state: &mut HostState = access.get();
-            Ok(state.table.get(&conn)?.changes)
-        })
+        with_state(accessor, |state| Ok(state.table.get(&conn)?.changes))
     }
 }

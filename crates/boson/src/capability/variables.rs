@@ -52,8 +52,8 @@ impl config::Host for HostState {
 
 // ---- spin:variables/variables@3.0.0 (asynchronous, spin-sdk 5)
 
-use super::SpinP3;
 use super::bindings_p3::spin::variables::variables as spin3;
+use super::{SpinP3, with_state};
 
 impl spin3::Host for HostState {}
 
@@ -62,15 +62,12 @@ impl<U> spin3::HostWithStore<U> for SpinP3 {
         accessor: &wasmtime::component::Accessor<U, Self>,
         name: String,
     ) -> wasmtime::Result<Result<String, spin3::Error>> {
-        Ok(accessor
-            .with(|mut access| {
-                let state: &mut HostState = access.get();
-                lookup(&state.variables, &name)
-            })
-            .map_err(|e| match e {
+        Ok(
+            with_state(accessor, |state| lookup(&state.variables, &name)).map_err(|e| match e {
                 Lookup::InvalidName(m) => spin3::Error::InvalidName(m),
                 Lookup::Undefined(m) => spin3::Error::Undefined(m),
-            }))
+            }),
+        )
     }
 }
 

@@ -202,8 +202,8 @@ impl mysql::HostConnection for HostState {
 // ---- spin:mysql/mysql@3.0.0 (asynchronous, spin-sdk 5): the same types as
 // `fermyon:spin/rdbms-types@2.0.0` in their own package, rows streamed.
 
-use crate::capability::SpinP3;
 use crate::capability::bindings_p3::spin::mysql::mysql as my3;
+use crate::capability::{SpinP3, with_state};
 use wasmtime::component::{Accessor, FutureReader, StreamReader};
 
 fn param_from3(p: my3::ParameterValue) -> types::ParameterValue {
@@ -287,10 +287,7 @@ fn pool3<U>(
     accessor: &Accessor<U, SpinP3>,
     h: &Resource<MysqlHandle>,
 ) -> wasmtime::Result<mysql_async::Pool> {
-    accessor.with(|mut access| {
-        let state: &mut HostState = access.get();
-        Ok(state.table.get(h)?.pool.clone())
-    })
+    with_state(accessor, |state| Ok(state.table.get(h)?.pool.clone()))
 }
 
 type RowStream = (
@@ -313,13 +310,11 @@ impl<U> my3::HostConnectionWithStore<U> for SpinP3 {
         accessor: &Accessor<U, Self>,
         address: String,
     ) -> wasmtime::Result<Result<Resource<MysqlHandle>, my3::Error>> {
-        let (pools, grant) = accessor.with(|mut access| {
-            let state: &mut HostState = access.get();
+        let (pools, grant) = with_state(accessor, |state| {
             (state.rdbms.clone(), state.outbound_grant())
         });
         match pools.mysql_pool(&grant, &address).await {
-            Ok(pool) => accessor.with(|mut access| {
-                let state: &mut HostState = access.get();
+            Ok(pool) => with_state(accessor, |state| {
                 Ok(Ok(state.table.push(MysqlHandle { pool })?))
             }),
             Err(e) => Ok(Err(error_to3(e))),
