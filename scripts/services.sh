@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts the backing services the tests use (Redis, PostgreSQL, MariaDB, Mosquitto), if they are not running (they are started
+# Starts the backing services the tests use (Redis, PostgreSQL, MariaDB, Mosquitto, NATS), if they are not running (they are started
 # before a session on these machines; a stopped one is started with the same command).
 set -euo pipefail
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -7,6 +7,16 @@ wait_up() {
   for _ in $(seq 1 100); do up "$1" && return 0; sleep 0.1; done
   echo "services: $2 did not come up on 127.0.0.1:$1" >&2; return 1
 }
+# The brokers' binaries: the trigger tests also start private instances of them (to restart them).
+missing=()
+for pkg in redis-server:redis-server mosquitto:mosquitto nats-server:nats-server; do
+  bin=${pkg%%:*}
+  command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || missing+=("${pkg#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "services: installing ${missing[*]}" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 if ! up 6379; then
   echo "services: starting Redis" >&2
   if ! command -v redis-server >/dev/null; then
@@ -31,4 +41,14 @@ if ! up 1883; then
   echo "services: starting Mosquitto" >&2
   mosquitto -d -c /etc/mosquitto/mosquitto.conf
   wait_up 1883 Mosquitto
+fi
+if ! up 4222; then
+  echo "services: starting NATS" >&2
+  if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+  fi
+  mkdir -p /var/lib/nats-server
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- \
+    -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  wait_up 4222 NATS
 fi

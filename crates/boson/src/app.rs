@@ -15,6 +15,7 @@ use sha2::{Digest as _, Sha256};
 use crate::limits::LimitsConfig;
 use crate::outbound::AllowedHosts;
 use crate::runtime_config::RuntimeConfig;
+use crate::trigger::{AppTriggerSettings, TriggerSpec, TriggerTable};
 use crate::variables::{
     VariableSources, VariableValue, render_component_variables, resolve_app_variables,
 };
@@ -30,6 +31,8 @@ pub struct ResolvedApp {
     pub state_dir: PathBuf,
     pub components: BTreeMap<String, ResolvedComponent>,
     pub http_triggers: Vec<HttpTriggerSpec>,
+    /// Redis, MQTT, NATS and cron triggers.
+    pub triggers: Vec<TriggerSpec>,
 }
 
 /// One component with its grants.
@@ -177,6 +180,7 @@ fn resolve_wasm(path: &Path, options: &ResolveOptions) -> anyhow::Result<Resolve
             route: Some("/...".into()),
             target: HttpTargetSpec::Component(id),
         }],
+        triggers: Vec::new(),
     })
 }
 
@@ -205,13 +209,6 @@ async fn resolve_manifest(
     options: &ResolveOptions,
 ) -> anyhow::Result<ResolvedApp> {
     let file = manifest_path.display().to_string();
-    if let Some(t) = manifest.other_triggers.first() {
-        bail!(
-            "{file}:{}: trigger type `{}` is not supported yet — Boson serves `[[trigger.http]]` triggers; remove this trigger to run the rest of the app",
-            t.line,
-            t.trigger_type
-        );
-    }
     let state_dir = state_dir_for(base_dir, options);
     let sources = VariableSources::gather(
         &options.variables,
@@ -259,6 +256,50 @@ async fn resolve_manifest(
         };
         http_triggers.push(HttpTriggerSpec { route, target });
     }
+    let text = std::fs::read_to_string(manifest_path).unwrap_or_default();
+    let mut triggers = Vec::new();
+    for trigger in &manifest.other_triggers {
+        let t = &trigger.trigger_type;
+        let header = format!("[application.trigger.{t}]");
+        let app_settings = AppTriggerSettings {
+            place: match header_line(&text, &header) {
+                Some(line) => format!("{file}:{line}: {header}"),
+                None => format!("{file}: {header}"),
+            },
+            table: manifest.application.trigger_settings.get(t),
+            variables: &app_variables,
+        };
+        let table = TriggerTable::new(
+            format!("{file}:{}", trigger.line),
+            format!("[[trigger.{t}]]"),
+            trigger.component.clone(),
+            trigger.settings.clone(),
+            &app_variables,
+        );
+        let spec = crate::trigger::resolve(t, table, &app_settings)?;
+        if let std::collections::btree_map::Entry::Vacant(slot) =
+            components.entry(spec.component().to_string())
+        {
+            let id = slot.key();
+            let component = manifest.components.get(id).with_context(|| {
+                format!(
+                    "{file}:{}: trigger names component `{id}`, which is not defined",
+                    trigger.line
+                )
+            })?;
+            let resolved = resolve_component(
+                component,
+                &file,
+                base_dir,
+                &state_dir,
+                options,
+                &app_variables,
+            )
+            .await?;
+            slot.insert(resolved);
+        }
+        triggers.push(spec);
+    }
     Ok(ResolvedApp {
         name: manifest.application.name.clone(),
         version: manifest.application.version.clone(),
@@ -267,7 +308,25 @@ async fn resolve_manifest(
         state_dir,
         components,
         http_triggers,
+        triggers,
     })
+}
+
+/// The 1-based line on which `header` (a `[table]` header) is written, if it is.
+fn header_line(text: &str, header: &str) -> Option<usize> {
+    let compact: String = header.chars().filter(|c| !c.is_whitespace()).collect();
+    text.lines()
+        .position(|line| {
+            let line: String = line
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            line == compact
+        })
+        .map(|i| i + 1)
 }
 
 async fn resolve_component(

@@ -206,7 +206,10 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         })
         .await??
     };
-    let trigger = Arc::new(HttpTrigger::new(&app, Arc::new(runtime))?);
+    let runtime = Arc::new(runtime);
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let trigger = Arc::new(HttpTrigger::new(&app, runtime.clone(), metrics.clone())?);
+    let triggers = crate::trigger::Triggers::new(&app.triggers, &runtime, &metrics)?;
 
     println!("Serving http://{bound}");
     println!("Available Routes:");
@@ -220,6 +223,12 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             None => println!("  {what}: (private)"),
         }
     }
+    if !app.triggers.is_empty() {
+        println!("Triggers:");
+        for t in &app.triggers {
+            println!("  {}", t.describe());
+        }
+    }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
 
@@ -228,7 +237,22 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         header_read_timeout: args.header_read_timeout,
         grace_period: args.grace_period,
     };
-    trigger.serve(listener, options, stop_signal()).await
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            stop_signal().await;
+            shutdown.cancel();
+        }
+    });
+    let messages = tokio::spawn(triggers.run(shutdown.clone(), args.grace_period));
+    let served = trigger
+        .serve(listener, options, shutdown.clone().cancelled_owned())
+        .await;
+    if let Err(e) = messages.await {
+        tracing::error!("the message triggers ended abnormally: {e}");
+    }
+    served
 }
 
 /// Opens every store and database the components list, then applies `--key-value` and

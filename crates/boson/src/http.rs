@@ -15,14 +15,13 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use wasmtime::Store;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView as _};
 
 use crate::app::{HttpTargetSpec, ResolvedApp};
 use crate::guest_body::{LimitedBody, NotifyOnDrop};
-use crate::host::HostState;
+use crate::metrics::{Metrics, TriggerMetrics};
 use crate::router::{RouteTable, spin_headers};
-use crate::runtime::{EPOCH_TICK, HandlerPre, LoadedComponent, Runtime};
+use crate::runtime::{FailureKind, GuestFailure, HandlerPre, LoadedComponent, Runtime};
 
 /// Listener settings.
 #[derive(Debug, Clone)]
@@ -35,7 +34,7 @@ pub struct ServerOptions {
 }
 
 enum Target {
-    Component(Arc<LoadedComponent>),
+    Component(Arc<LoadedComponent>, Arc<TriggerMetrics>),
     Static(boson_manifest::StaticResponse),
 }
 
@@ -47,6 +46,8 @@ pub struct HttpTrigger {
     app_version: Option<String>,
     /// Requests currently inside a guest (reported at `/.well-known/boson/status`).
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// Every trigger's counters, HTTP's included.
+    metrics: Arc<Metrics>,
 }
 
 /// Counts a request as in flight until dropped.
@@ -63,12 +64,6 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
-}
-
-/// Why a guest produced no response.
-struct GuestFailure {
-    status: StatusCode,
-    cause: String,
 }
 
 type GuestReply = Result<Response<WasiBody>, String>;
@@ -88,8 +83,13 @@ fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response<WasiBod
 }
 
 impl HttpTrigger {
-    /// Builds the route table; duplicate or malformed routes fail here, at start.
-    pub fn new(app: &ResolvedApp, runtime: Arc<Runtime>) -> anyhow::Result<Self> {
+    /// Builds the route table; duplicate or malformed routes, and routed components that are
+    /// not HTTP handlers, fail here, at start.
+    pub fn new(
+        app: &ResolvedApp,
+        runtime: Arc<Runtime>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
         let mut routes = RouteTable::default();
         for trigger in &app.http_triggers {
             let Some(route) = &trigger.route else {
@@ -97,13 +97,21 @@ impl HttpTrigger {
             };
             let target = match &trigger.target {
                 HttpTargetSpec::Static(r) => Target::Static(r.clone()),
-                HttpTargetSpec::Component(id) => Target::Component(
-                    runtime
+                HttpTargetSpec::Component(id) => {
+                    let component = runtime
                         .components
                         .get(id)
                         .with_context(|| format!("component `{id}` was not loaded"))?
-                        .clone(),
-                ),
+                        .clone();
+                    if component.http.is_none() {
+                        return Err(component.missing_export(
+                            &format!("[[trigger.http]] route `{route}`"),
+                            "`wasi:http/incoming-handler@0.2.x` or `wasi:http/handler@0.3.x`",
+                        ));
+                    }
+                    let counters = metrics.register("http", component.spec.id.clone(), route);
+                    Target::Component(component, counters)
+                }
             };
             routes
                 .add(route, target)
@@ -115,6 +123,7 @@ impl HttpTrigger {
             app_name: app.name.clone(),
             app_version: app.version.clone(),
             in_flight: Default::default(),
+            metrics,
         })
     }
 
@@ -204,11 +213,20 @@ impl HttpTrigger {
             "/.well-known/boson/status" => {
                 let status = serde_json::json!({
                     "in_flight": self.in_flight.load(Ordering::SeqCst),
+                    "triggers": self.metrics.to_json(),
                 });
                 let mut r = text_response(StatusCode::OK, status.to_string());
                 r.headers_mut().insert(
                     http::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
+                );
+                return (None, r);
+            }
+            "/.well-known/boson/metrics" => {
+                let mut r = text_response(StatusCode::OK, self.metrics.to_prometheus());
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
                 );
                 return (None, r);
             }
@@ -233,7 +251,7 @@ impl HttpTrigger {
         };
         match matched.target {
             Target::Static(r) => (None, static_response(r)),
-            Target::Component(component) => {
+            Target::Component(component, counters) => {
                 let authority = req
                     .uri()
                     .authority()
@@ -253,9 +271,12 @@ impl HttpTrigger {
                 let full_url = format!("http://{authority}{path_and_query}");
                 let headers = spin_headers(&matched, &full_url, &client.to_string());
                 let id = component.spec.id.clone();
+                counters.received();
+                let timer = counters.start();
                 let response = self
                     .call_component(component.clone(), req, &full_url, headers)
                     .await;
+                timer.finish(!response.status().is_server_error());
                 (Some(id), response)
             }
         }
@@ -312,11 +333,12 @@ impl HttpTrigger {
                     );
                 }
                 tracing::error!(component = %id, "request failed: {}", failure.cause);
+                let status = failure_status(failure.kind);
                 let mut r = text_response(
-                    failure.status,
-                    format!("{}\n", failure.status.canonical_reason().unwrap_or("error")),
+                    status,
+                    format!("{}\n", status.canonical_reason().unwrap_or("error")),
                 );
-                if failure.status == StatusCode::SERVICE_UNAVAILABLE {
+                if status == StatusCode::SERVICE_UNAVAILABLE {
                     r.headers_mut()
                         .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
                 }
@@ -341,30 +363,12 @@ fn static_response(r: &boson_manifest::StaticResponse) -> Response<WasiBody> {
     response
 }
 
-/// Turns a guest error (trap, deadline, pool exhaustion) into a status and a cause for the log.
-fn classify(error: &wasmtime::Error, timeout: Duration) -> GuestFailure {
-    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
-        return match trap {
-            wasmtime::Trap::Interrupt => GuestFailure {
-                status: StatusCode::GATEWAY_TIMEOUT,
-                cause: format!("deadline of {timeout:?} exceeded (guest interrupted)"),
-            },
-            other => GuestFailure {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                cause: format!("guest trapped: {other}"),
-            },
-        };
-    }
-    let text = format!("{error:#}");
-    if text.contains("maximum concurrent") {
-        return GuestFailure {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            cause: format!("no free instance slot: {text}"),
-        };
-    }
-    GuestFailure {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        cause: text,
+/// The status a guest failure answers with.
+fn failure_status(kind: FailureKind) -> StatusCode {
+    match kind {
+        FailureKind::Deadline => StatusCode::GATEWAY_TIMEOUT,
+        FailureKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+        FailureKind::NoCapacity => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -375,29 +379,16 @@ async fn run_guest(
     req: Request<LimitedBody>,
 ) -> Result<Response<WasiBody>, GuestFailure> {
     let timeout = component.spec.limits.timeout;
-    let internal = |e: anyhow::Error| GuestFailure {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        cause: format!("{e:#}"),
+    let internal = |e: anyhow::Error| GuestFailure::failed(format!("{e:#}"));
+    let mut store = runtime.new_store(&component).map_err(internal)?;
+    let Some(handler) = &component.http else {
+        return Err(GuestFailure::failed(
+            "the component exports no HTTP handler",
+        ));
     };
-    let state = HostState::new(&component).map_err(internal)?;
-    let mut store = Store::new(&runtime.engine, state);
-    store.limiter(|s| &mut s.limits);
-    // Every epoch tick the guest yields to the scheduler, so a busy guest never holds a worker
-    // thread for long; once its ticks add up to the deadline it is interrupted (a trap → 504).
-    let deadline_ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-    let mut ticks_used = 0u64;
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        ticks_used += 1;
-        if ticks_used >= deadline_ticks {
-            Err(wasmtime::Trap::Interrupt.into())
-        } else {
-            Ok(wasmtime::UpdateDeadline::Yield(1))
-        }
-    });
 
     let (tx, rx) = tokio::sync::oneshot::channel::<GuestReply>();
-    let task = match &component.handler {
+    let task = match handler {
         HandlerPre::P2(pre) => {
             let incoming = store
                 .data_mut()
@@ -457,32 +448,19 @@ async fn run_guest(
     let outcome = tokio::time::timeout(timeout + Duration::from_millis(100), rx).await;
     match outcome {
         Ok(Ok(Ok(response))) => Ok(response),
-        Ok(Ok(Err(cause))) => Err(GuestFailure {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            cause,
-        }),
+        Ok(Ok(Err(cause))) => Err(GuestFailure::failed(cause)),
         // The guest ended without answering: find out why from the task.
         Ok(Err(_)) => match task.await {
-            Ok(Ok(Ok(()))) => Err(GuestFailure {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                cause: "guest returned without sending a response".into(),
-            }),
-            Ok(Ok(Err(e))) => Err(classify(&e, timeout)),
-            Ok(Err(_elapsed)) => Err(GuestFailure {
-                status: StatusCode::GATEWAY_TIMEOUT,
-                cause: format!("deadline of {timeout:?} exceeded"),
-            }),
-            Err(join) => Err(GuestFailure {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                cause: format!("guest task failed: {join}"),
-            }),
+            Ok(Ok(Ok(()))) => Err(GuestFailure::failed(
+                "guest returned without sending a response",
+            )),
+            Ok(Ok(Err(e))) => Err(GuestFailure::from_error(&e, timeout)),
+            Ok(Err(_elapsed)) => Err(GuestFailure::deadline(timeout)),
+            Err(join) => Err(GuestFailure::failed(format!("guest task failed: {join}"))),
         },
         Err(_elapsed) => {
             task.abort();
-            Err(GuestFailure {
-                status: StatusCode::GATEWAY_TIMEOUT,
-                cause: format!("deadline of {timeout:?} exceeded"),
-            })
+            Err(GuestFailure::deadline(timeout))
         }
     }
 }

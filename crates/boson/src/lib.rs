@@ -1,8 +1,9 @@
 //! Boson: a host for serverless WebAssembly components.
 //!
 //! Data flows one way: [`app`] resolves a manifest into a [`app::ResolvedApp`]; [`runtime`]
-//! compiles and pre-instantiates its components; [`http`] routes each request to a fresh
-//! instance whose [`host::HostState`] holds only what the manifest grants.
+//! compiles and pre-instantiates its components; [`http`] routes each request, and [`trigger`]
+//! each message or tick, to a fresh instance whose [`host::HostState`] holds only what the
+//! manifest grants.
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -27,8 +28,10 @@ pub mod guest_body;
 pub mod host;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod outbound;
 pub mod router;
 pub mod runtime;
 pub mod runtime_config;
+pub mod trigger;
 pub mod variables;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use sha2::{Digest as _, Sha256};
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker, ResourceType};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceType};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use crate::app::{ResolvedApp, ResolvedComponent};
 use crate::capability::key_value::KeyValue;
@@ -41,7 +41,13 @@ pub struct EngineOptions {
 /// A component ready to serve: its pre-instance and its sandbox description.
 pub struct LoadedComponent {
     pub spec: ResolvedComponent,
-    pub handler: HandlerPre,
+    /// The component linked against every host interface; triggers wrap it in the typed
+    /// pre-instance of the export they call.
+    pub pre: InstancePre<HostState>,
+    /// The HTTP handler, when the component exports one.
+    pub http: Option<HandlerPre>,
+    /// The names the component exports (for start-up errors).
+    pub exports: Vec<String>,
     pub logs: GuestLogs,
     /// The key-value stores this component may open.
     pub key_value: KeyValue,
@@ -147,8 +153,21 @@ pub fn build_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
     wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
     crate::capability::add_to_linker(&mut linker)?;
+    // Interfaces that only define the types of a trigger's export: a component imports them,
+    // but there is nothing to implement.
+    for name in TRIGGER_TYPE_INTERFACES {
+        linker.instance(name)?;
+    }
     Ok(linker)
 }
+
+/// The type-only interfaces of the triggers' exports (see `crates/boson/wit`).
+const TRIGGER_TYPE_INTERFACES: [&str; 4] = [
+    "fermyon:spin/redis-types",
+    "spin:mqtt-trigger/spin-mqtt-types",
+    "fermyon:spin-cron/cron-types@2.0.0",
+    "boson:nats/types@0.1.0",
+];
 
 impl Runtime {
     /// Compiles (or loads from cache) and pre-instantiates every component of `app`.
@@ -165,7 +184,7 @@ impl Runtime {
         for (id, spec) in &app.components {
             let component = compile_cached(&engine, &spec.wasm_path, options.cache_dir.as_deref())
                 .with_context(|| format!("component `{id}`"))?;
-            let handler = pre_instantiate(&engine, &linker, &component)
+            let (pre, http, exports) = pre_instantiate(&engine, &linker, &component)
                 .with_context(|| format!("component `{id}` ({})", spec.wasm_path.display()))?;
             let logs = GuestLogs::open(&logs_dir, id, follow.includes(id))?;
             let granted = spec
@@ -192,7 +211,9 @@ impl Runtime {
                 id.clone(),
                 Arc::new(LoadedComponent {
                     spec: spec.clone(),
-                    handler,
+                    pre,
+                    http,
+                    exports,
                     logs,
                     key_value: KeyValue {
                         granted: Arc::new(granted),
@@ -325,12 +346,12 @@ fn next_temp_id() -> u64 {
     COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Finds the handler the component exports and pre-instantiates it.
+/// Pre-instantiates `component` and finds its HTTP handler, if it exports one.
 fn pre_instantiate(
     engine: &Engine,
     linker: &Linker<HostState>,
     component: &Component,
-) -> anyhow::Result<HandlerPre> {
+) -> anyhow::Result<(InstancePre<HostState>, Option<HandlerPre>, Vec<String>)> {
     let exports: Vec<String> = component
         .component_type()
         .exports(engine)
@@ -342,28 +363,112 @@ fn pre_instantiate(
     let exports_p2 = exports
         .iter()
         .any(|e| e.starts_with("wasi:http/incoming-handler@0.2"));
-    if !exports_p2 && !exports_p3 {
-        let list = if exports.is_empty() {
-            "nothing".to_string()
-        } else {
-            exports.join(", ")
-        };
-        bail!(
-            "the component exports {list}, but Boson needs `wasi:http/incoming-handler@0.2.x` or `wasi:http/handler@0.3.x` — build it as an HTTP handler (the wasi:http proxy world)"
-        );
-    }
     let linker = link_pending_imports(engine, linker, component)?;
     let pre = linker.instantiate_pre(component).map_err(|e| {
         anyhow::anyhow!("{e:#} — the component imports an interface Boson does not provide; `wasm-tools component wit` on the file lists its imports")
     })?;
-    if exports_p3 {
-        Ok(HandlerPre::P3(
-            wasmtime_wasi_http::p3::bindings::ServicePre::new(pre)?,
+    let http = if exports_p3 {
+        Some(HandlerPre::P3(
+            wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone())?,
+        ))
+    } else if exports_p2 {
+        Some(HandlerPre::P2(
+            wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre.clone())?,
         ))
     } else {
-        Ok(HandlerPre::P2(
-            wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)?,
-        ))
+        None
+    };
+    Ok((pre, http, exports))
+}
+
+impl LoadedComponent {
+    /// Explains, for a start-up error, that the component lacks the export a trigger needs.
+    pub fn missing_export(&self, trigger: &str, needed: &str) -> anyhow::Error {
+        let list = if self.exports.is_empty() {
+            "nothing".to_string()
+        } else {
+            self.exports.join(", ")
+        };
+        anyhow::anyhow!(
+            "component `{}` is run by {trigger}, which needs it to export {needed}, but it exports {list} — build it for that trigger (with the SDK's handler for it)",
+            self.spec.id
+        )
+    }
+}
+
+/// Why a guest produced no result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// It ran past its deadline and was interrupted.
+    Deadline,
+    /// It trapped, or returned an error.
+    Failed,
+    /// No instance slot was free (the pool is full).
+    NoCapacity,
+}
+
+/// A guest failure: what kind, and a cause for the log line.
+#[derive(Debug, Clone)]
+pub struct GuestFailure {
+    pub kind: FailureKind,
+    pub cause: String,
+}
+
+impl GuestFailure {
+    pub fn failed(cause: impl Into<String>) -> Self {
+        Self {
+            kind: FailureKind::Failed,
+            cause: cause.into(),
+        }
+    }
+
+    pub fn deadline(timeout: Duration) -> Self {
+        Self {
+            kind: FailureKind::Deadline,
+            cause: format!("deadline of {timeout:?} exceeded (guest interrupted)"),
+        }
+    }
+
+    /// Classifies an error from instantiating or calling a guest.
+    pub fn from_error(error: &wasmtime::Error, timeout: Duration) -> Self {
+        if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+            return match trap {
+                wasmtime::Trap::Interrupt => Self::deadline(timeout),
+                other => Self::failed(format!("guest trapped: {other}")),
+            };
+        }
+        let text = format!("{error:#}");
+        if text.contains("maximum concurrent") {
+            return Self {
+                kind: FailureKind::NoCapacity,
+                cause: format!("no free instance slot: {text}"),
+            };
+        }
+        Self::failed(text)
+    }
+}
+
+impl Runtime {
+    /// A store for one fresh instance of `component`: its host state, its memory cap, and an
+    /// epoch callback that yields to the scheduler every tick (a busy guest never holds a
+    /// worker thread for long) and interrupts the guest once its ticks reach the deadline.
+    pub fn new_store(&self, component: &LoadedComponent) -> anyhow::Result<Store<HostState>> {
+        let state = HostState::new(component)?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let timeout = component.spec.limits.timeout;
+        let deadline_ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let mut ticks_used = 0u64;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            ticks_used += 1;
+            if ticks_used >= deadline_ticks {
+                Err(wasmtime::Trap::Interrupt.into())
+            } else {
+                Ok(wasmtime::UpdateDeadline::Yield(1))
+            }
+        });
+        Ok(store)
     }
 }
 
@@ -389,6 +494,7 @@ fn is_pending(import: &str) -> bool {
 /// the capability interfaces.
 fn is_provided(import: &str) -> bool {
     crate::capability::PROVIDED_INTERFACES.contains(&import)
+        || TRIGGER_TYPE_INTERFACES.contains(&import)
         || import.starts_with("wasi:") && (import.contains("@0.2.") || import.ends_with("@0.3.0"))
 }
 

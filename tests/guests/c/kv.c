@@ -272,15 +272,15 @@ static void respond_buf(outparam_t out, uint16_t status, const char *content_typ
 
 /* ------------------------------------------------------------------ fermyon:spin/key-value */
 
-static void spin_kv_error(outparam_t out, fermyon_spin_key_value_error_t *err) {
+static void spin_kv_error(outparam_t out, fermyon_spin_2_0_0_key_value_error_t *err) {
     switch (err->tag) {
-    case FERMYON_SPIN_KEY_VALUE_ERROR_ACCESS_DENIED: respond_text(out, 403, "access-denied"); break;
-    case FERMYON_SPIN_KEY_VALUE_ERROR_NO_SUCH_STORE: respond_text(out, 404, "no-such-store"); break;
-    case FERMYON_SPIN_KEY_VALUE_ERROR_STORE_TABLE_FULL: respond_text(out, 500, "error: store-table-full"); break;
-    case FERMYON_SPIN_KEY_VALUE_ERROR_OTHER: respond_error(out, &err->val.other); break;
+    case FERMYON_SPIN_2_0_0_KEY_VALUE_ERROR_ACCESS_DENIED: respond_text(out, 403, "access-denied"); break;
+    case FERMYON_SPIN_2_0_0_KEY_VALUE_ERROR_NO_SUCH_STORE: respond_text(out, 404, "no-such-store"); break;
+    case FERMYON_SPIN_2_0_0_KEY_VALUE_ERROR_STORE_TABLE_FULL: respond_text(out, 500, "error: store-table-full"); break;
+    case FERMYON_SPIN_2_0_0_KEY_VALUE_ERROR_OTHER: respond_error(out, &err->val.other); break;
     default: respond_text(out, 500, "error: unknown key-value error"); break;
     }
-    fermyon_spin_key_value_error_free(err);
+    fermyon_spin_2_0_0_key_value_error_free(err);
 }
 
 /* /kv/<label>/{get,set,delete,exists}/<key>, /kv/<label>/keys */
@@ -294,17 +294,17 @@ static void route_kv(outparam_t out, wasi_http_types_borrow_incoming_request_t r
     }
     kv_app_string_t label = str_of(seg[1]);
     kv_app_string_t key = str_of(with_key ? seg[3] : "");
-    fermyon_spin_key_value_own_store_t store;
-    fermyon_spin_key_value_error_t err;
-    if (!fermyon_spin_key_value_static_store_open(&label, &store, &err)) {
+    fermyon_spin_2_0_0_key_value_own_store_t store;
+    fermyon_spin_2_0_0_key_value_error_t err;
+    if (!fermyon_spin_2_0_0_key_value_static_store_open(&label, &store, &err)) {
         spin_kv_error(out, &err);
         return;
     }
-    fermyon_spin_key_value_borrow_store_t s = fermyon_spin_key_value_borrow_store(store);
+    fermyon_spin_2_0_0_key_value_borrow_store_t s = fermyon_spin_2_0_0_key_value_borrow_store(store);
 
     if (strcmp(op, "get") == 0) {
         kv_app_option_list_u8_t value;
-        if (!fermyon_spin_key_value_method_store_get(s, &key, &value, &err)) spin_kv_error(out, &err);
+        if (!fermyon_spin_2_0_0_key_value_method_store_get(s, &key, &value, &err)) spin_kv_error(out, &err);
         else if (!value.is_some) respond_text(out, 404, "missing");
         else {
             respond(out, 200, "text/plain", value.val.ptr, value.val.len);
@@ -316,20 +316,20 @@ static void route_kv(outparam_t out, wasi_http_types_borrow_incoming_request_t r
             respond_text(out, 500, "error: reading the request body failed");
         } else {
             kv_app_list_u8_t value = {body.ptr, body.len};
-            if (!fermyon_spin_key_value_method_store_set(s, &key, &value, &err)) spin_kv_error(out, &err);
+            if (!fermyon_spin_2_0_0_key_value_method_store_set(s, &key, &value, &err)) spin_kv_error(out, &err);
             else respond_text(out, 200, "ok");
         }
         buf_free(&body);
     } else if (strcmp(op, "delete") == 0) {
-        if (!fermyon_spin_key_value_method_store_delete(s, &key, &err)) spin_kv_error(out, &err);
+        if (!fermyon_spin_2_0_0_key_value_method_store_delete(s, &key, &err)) spin_kv_error(out, &err);
         else respond_text(out, 200, "ok");
     } else if (strcmp(op, "exists") == 0) {
         bool exists;
-        if (!fermyon_spin_key_value_method_store_exists(s, &key, &exists, &err)) spin_kv_error(out, &err);
+        if (!fermyon_spin_2_0_0_key_value_method_store_exists(s, &key, &exists, &err)) spin_kv_error(out, &err);
         else respond_text(out, 200, exists ? "true" : "false");
     } else { /* keys */
         kv_app_list_string_t keys;
-        if (!fermyon_spin_key_value_method_store_get_keys(s, &keys, &err)) {
+        if (!fermyon_spin_2_0_0_key_value_method_store_get_keys(s, &keys, &err)) {
             spin_kv_error(out, &err);
         } else {
             if (keys.len) qsort(keys.ptr, keys.len, sizeof(kv_app_string_t), cmp_string);
@@ -344,7 +344,7 @@ static void route_kv(outparam_t out, wasi_http_types_borrow_incoming_request_t r
             respond_buf(out, 200, "application/json", &json);
         }
     }
-    fermyon_spin_key_value_store_drop_own(store);
+    fermyon_spin_2_0_0_key_value_store_drop_own(store);
 }
 
 /* ------------------------------------------------------------------ fermyon:spin/variables */
@@ -355,20 +355,20 @@ static void route_var(outparam_t out, char **seg, size_t nseg) {
         return;
     }
     kv_app_string_t name = str_of(seg[1]), value;
-    fermyon_spin_variables_error_t err;
-    if (fermyon_spin_variables_get(&name, &value, &err)) {
+    fermyon_spin_2_0_0_variables_error_t err;
+    if (fermyon_spin_2_0_0_variables_get(&name, &value, &err)) {
         respond(out, 200, "text/plain", value.ptr, value.len);
         kv_app_string_free(&value);
         return;
     }
     switch (err.tag) {
-    case FERMYON_SPIN_VARIABLES_ERROR_INVALID_NAME: respond_text(out, 400, "invalid-name"); break;
-    case FERMYON_SPIN_VARIABLES_ERROR_UNDEFINED: respond_text(out, 404, "undefined"); break;
-    case FERMYON_SPIN_VARIABLES_ERROR_PROVIDER: respond_error(out, &err.val.provider); break;
-    case FERMYON_SPIN_VARIABLES_ERROR_OTHER: respond_error(out, &err.val.other); break;
+    case FERMYON_SPIN_2_0_0_VARIABLES_ERROR_INVALID_NAME: respond_text(out, 400, "invalid-name"); break;
+    case FERMYON_SPIN_2_0_0_VARIABLES_ERROR_UNDEFINED: respond_text(out, 404, "undefined"); break;
+    case FERMYON_SPIN_2_0_0_VARIABLES_ERROR_PROVIDER: respond_error(out, &err.val.provider); break;
+    case FERMYON_SPIN_2_0_0_VARIABLES_ERROR_OTHER: respond_error(out, &err.val.other); break;
     default: respond_text(out, 500, "error: unknown variables error"); break;
     }
-    fermyon_spin_variables_error_free(&err);
+    fermyon_spin_2_0_0_variables_error_free(&err);
 }
 
 /* ------------------------------------------------------------------ wasi:config/store */
@@ -796,7 +796,7 @@ static jval_t *json_get(jval_t *v, const char *key) {
 /* Decodes one tagged parameter ({"integer": 5}, {"real": 1.5}, {"text": "x"}, {"blob": "<hex>"},
  * {"null": true}; a real may also be "inf", "-inf" or "nan") into `out`, which borrows from `p`.
  * Returns 0 or -1. */
-static int sql_param(jval_t *p, fermyon_spin_sqlite_value_t *out) {
+static int sql_param(jval_t *p, fermyon_spin_2_0_0_sqlite_value_t *out) {
     if (p->type != J_OBJ || p->count == 0) return -1;
     buf_t *tag = &p->keys[p->count - 1];
     for (size_t i = 0; i + 1 < p->count; i++) /* exactly one distinct key */
@@ -808,12 +808,12 @@ static int sql_param(jval_t *p, fermyon_spin_sqlite_value_t *out) {
         char *end;
         long long n = strtoll((const char *)v->str.ptr, &end, 10);
         if (errno == ERANGE || *end != 0) return -1;
-        out->tag = FERMYON_SPIN_SQLITE_VALUE_INTEGER;
+        out->tag = FERMYON_SPIN_2_0_0_SQLITE_VALUE_INTEGER;
         out->val.integer = n;
         return 0;
     }
     if (buf_eq(tag, "real") && (v->type == J_NUM || v->type == J_STR)) {
-        out->tag = FERMYON_SPIN_SQLITE_VALUE_REAL;
+        out->tag = FERMYON_SPIN_2_0_0_SQLITE_VALUE_REAL;
         if (v->type == J_NUM) out->val.real = strtod((const char *)v->str.ptr, NULL); /* 1e999 -> inf */
         else if (buf_eq(&v->str, "inf")) out->val.real = INFINITY;
         else if (buf_eq(&v->str, "-inf")) out->val.real = -INFINITY;
@@ -822,7 +822,7 @@ static int sql_param(jval_t *p, fermyon_spin_sqlite_value_t *out) {
         return 0;
     }
     if (buf_eq(tag, "text") && v->type == J_STR) {
-        out->tag = FERMYON_SPIN_SQLITE_VALUE_TEXT;
+        out->tag = FERMYON_SPIN_2_0_0_SQLITE_VALUE_TEXT;
         out->val.text.ptr = v->str.ptr;
         out->val.text.len = v->str.len;
         return 0;
@@ -836,13 +836,13 @@ static int sql_param(jval_t *p, fermyon_spin_sqlite_value_t *out) {
             s[i / 2] = (uint8_t)(hi * 16 + lo);
         }
         v->str.len /= 2;
-        out->tag = FERMYON_SPIN_SQLITE_VALUE_BLOB;
+        out->tag = FERMYON_SPIN_2_0_0_SQLITE_VALUE_BLOB;
         out->val.blob.ptr = s;
         out->val.blob.len = v->str.len;
         return 0;
     }
     if (buf_eq(tag, "null") && v->type == J_BOOL && v->boolean) {
-        out->tag = FERMYON_SPIN_SQLITE_VALUE_NULL;
+        out->tag = FERMYON_SPIN_2_0_0_SQLITE_VALUE_NULL;
         return 0;
     }
     return -1;
@@ -871,25 +871,25 @@ static void buf_json_real(buf_t *b, double r) {
     buf_puts(b, text);
 }
 
-static void buf_json_sql_value(buf_t *b, const fermyon_spin_sqlite_value_t *v) {
+static void buf_json_sql_value(buf_t *b, const fermyon_spin_2_0_0_sqlite_value_t *v) {
     static const char hex[] = "0123456789abcdef";
     char text[48];
     switch (v->tag) {
-    case FERMYON_SPIN_SQLITE_VALUE_INTEGER:
+    case FERMYON_SPIN_2_0_0_SQLITE_VALUE_INTEGER:
         snprintf(text, sizeof text, "{\"integer\":%lld}", (long long)v->val.integer);
         buf_puts(b, text);
         break;
-    case FERMYON_SPIN_SQLITE_VALUE_REAL:
+    case FERMYON_SPIN_2_0_0_SQLITE_VALUE_REAL:
         buf_puts(b, "{\"real\":");
         buf_json_real(b, v->val.real);
         buf_puts(b, "}");
         break;
-    case FERMYON_SPIN_SQLITE_VALUE_TEXT:
+    case FERMYON_SPIN_2_0_0_SQLITE_VALUE_TEXT:
         buf_puts(b, "{\"text\":");
         buf_json_string(b, v->val.text.ptr, v->val.text.len);
         buf_puts(b, "}");
         break;
-    case FERMYON_SPIN_SQLITE_VALUE_BLOB:
+    case FERMYON_SPIN_2_0_0_SQLITE_VALUE_BLOB:
         buf_puts(b, "{\"blob\":\"");
         for (size_t i = 0; i < v->val.blob.len; i++) {
             char h[2] = {hex[v->val.blob.ptr[i] >> 4], hex[v->val.blob.ptr[i] & 15]};
@@ -906,34 +906,34 @@ static void buf_json_sql_value(buf_t *b, const fermyon_spin_sqlite_value_t *v) {
 /* Frees a query result. wit-bindgen 0.63's generated free functions skip the bytes of a
  * `blob(list<u8>)` case, so those are freed here first (and the case emptied, so that a
  * generator that does free them would not free twice). */
-static void sql_result_free(fermyon_spin_sqlite_query_result_t *result) {
+static void sql_result_free(fermyon_spin_2_0_0_sqlite_query_result_t *result) {
     for (size_t i = 0; i < result->rows.len; i++) {
-        fermyon_spin_sqlite_list_value_t *values = &result->rows.ptr[i].values;
+        fermyon_spin_2_0_0_sqlite_list_value_t *values = &result->rows.ptr[i].values;
         for (size_t k = 0; k < values->len; k++) {
-            if (values->ptr[k].tag == FERMYON_SPIN_SQLITE_VALUE_BLOB) {
+            if (values->ptr[k].tag == FERMYON_SPIN_2_0_0_SQLITE_VALUE_BLOB) {
                 kv_app_list_u8_free(&values->ptr[k].val.blob);
-                values->ptr[k].tag = FERMYON_SPIN_SQLITE_VALUE_NULL;
+                values->ptr[k].tag = FERMYON_SPIN_2_0_0_SQLITE_VALUE_NULL;
             }
         }
     }
-    fermyon_spin_sqlite_query_result_free(result);
+    fermyon_spin_2_0_0_sqlite_query_result_free(result);
 }
 
-static void sql_error(outparam_t out, fermyon_spin_sqlite_error_t *err) {
+static void sql_error(outparam_t out, fermyon_spin_2_0_0_sqlite_error_t *err) {
     buf_t b = {0};
     switch (err->tag) {
-    case FERMYON_SPIN_SQLITE_ERROR_ACCESS_DENIED: respond_text(out, 403, "access-denied"); break;
-    case FERMYON_SPIN_SQLITE_ERROR_NO_SUCH_DATABASE: respond_text(out, 404, "no-such-database"); break;
-    case FERMYON_SPIN_SQLITE_ERROR_INVALID_CONNECTION: respond_text(out, 400, "error: invalid-connection"); break;
-    case FERMYON_SPIN_SQLITE_ERROR_DATABASE_FULL: respond_text(out, 400, "error: database-full"); break;
-    case FERMYON_SPIN_SQLITE_ERROR_IO:
+    case FERMYON_SPIN_2_0_0_SQLITE_ERROR_ACCESS_DENIED: respond_text(out, 403, "access-denied"); break;
+    case FERMYON_SPIN_2_0_0_SQLITE_ERROR_NO_SUCH_DATABASE: respond_text(out, 404, "no-such-database"); break;
+    case FERMYON_SPIN_2_0_0_SQLITE_ERROR_INVALID_CONNECTION: respond_text(out, 400, "error: invalid-connection"); break;
+    case FERMYON_SPIN_2_0_0_SQLITE_ERROR_DATABASE_FULL: respond_text(out, 400, "error: database-full"); break;
+    case FERMYON_SPIN_2_0_0_SQLITE_ERROR_IO:
         buf_puts(&b, "error: io: ");
         buf_append(&b, err->val.io.ptr, err->val.io.len);
         respond_buf(out, 400, "text/plain", &b);
         break;
     default: respond_text(out, 400, "error: unknown sqlite error"); break;
     }
-    fermyon_spin_sqlite_error_free(err);
+    fermyon_spin_2_0_0_sqlite_error_free(err);
 }
 
 /* POST /sql/<label> with {"statement": "...", "params": [...]} */
@@ -954,7 +954,7 @@ static void route_sql(outparam_t out, wasi_http_types_borrow_incoming_request_t 
     jval_t *statement = ok ? json_get(&doc, "statement") : NULL;
     jval_t *params = ok ? json_get(&doc, "params") : NULL;
     ok = ok && statement && statement->type == J_STR && (!params || params->type == J_ARR);
-    fermyon_spin_sqlite_list_value_t values = {NULL, 0};
+    fermyon_spin_2_0_0_sqlite_list_value_t values = {NULL, 0};
     if (ok && params && params->count) {
         values.ptr = calloc(params->count, sizeof values.ptr[0]);
         if (!values.ptr) __builtin_trap();
@@ -970,13 +970,13 @@ static void route_sql(outparam_t out, wasi_http_types_borrow_incoming_request_t 
 
     kv_app_string_t label = str_of(seg[1]);
     kv_app_string_t stmt = {statement->str.ptr, statement->str.len};
-    fermyon_spin_sqlite_own_connection_t conn;
-    fermyon_spin_sqlite_query_result_t result;
-    fermyon_spin_sqlite_error_t err;
-    if (!fermyon_spin_sqlite_static_connection_open(&label, &conn, &err)) {
+    fermyon_spin_2_0_0_sqlite_own_connection_t conn;
+    fermyon_spin_2_0_0_sqlite_query_result_t result;
+    fermyon_spin_2_0_0_sqlite_error_t err;
+    if (!fermyon_spin_2_0_0_sqlite_static_connection_open(&label, &conn, &err)) {
         sql_error(out, &err);
     } else {
-        if (!fermyon_spin_sqlite_method_connection_execute(fermyon_spin_sqlite_borrow_connection(conn), &stmt,
+        if (!fermyon_spin_2_0_0_sqlite_method_connection_execute(fermyon_spin_2_0_0_sqlite_borrow_connection(conn), &stmt,
                                                             &values, &result, &err)) {
             sql_error(out, &err);
         } else {
@@ -988,7 +988,7 @@ static void route_sql(outparam_t out, wasi_http_types_borrow_incoming_request_t 
             }
             buf_puts(&json, "],\"rows\":[");
             for (size_t i = 0; i < result.rows.len; i++) {
-                fermyon_spin_sqlite_list_value_t *row = &result.rows.ptr[i].values;
+                fermyon_spin_2_0_0_sqlite_list_value_t *row = &result.rows.ptr[i].values;
                 buf_puts(&json, i ? ",[" : "[");
                 for (size_t k = 0; k < row->len; k++) {
                     if (k) buf_puts(&json, ",");
@@ -1000,7 +1000,7 @@ static void route_sql(outparam_t out, wasi_http_types_borrow_incoming_request_t 
             sql_result_free(&result);
             respond_buf(out, 200, "application/json", &json);
         }
-        fermyon_spin_sqlite_connection_drop_own(conn);
+        fermyon_spin_2_0_0_sqlite_connection_drop_own(conn);
     }
     free(values.ptr); /* the values borrow from `doc` */
     json_free(&doc);
@@ -1010,20 +1010,20 @@ static void route_sql(outparam_t out, wasi_http_types_borrow_incoming_request_t 
 
 /* invalid-address -> 400, too-many-connections -> 503, type-error -> 400, other(msg) -> 500;
  * body "error: <case>" (+ ": <message>"). */
-static void redis_error(outparam_t out, fermyon_spin_redis_error_t *err) {
+static void redis_error(outparam_t out, fermyon_spin_2_0_0_redis_error_t *err) {
     buf_t b = {0};
     switch (err->tag) {
-    case FERMYON_SPIN_REDIS_ERROR_INVALID_ADDRESS: respond_text(out, 400, "error: invalid-address"); break;
-    case FERMYON_SPIN_REDIS_ERROR_TOO_MANY_CONNECTIONS: respond_text(out, 503, "error: too-many-connections"); break;
-    case FERMYON_SPIN_REDIS_ERROR_TYPE_ERROR: respond_text(out, 400, "error: type-error"); break;
-    case FERMYON_SPIN_REDIS_ERROR_OTHER:
+    case FERMYON_SPIN_2_0_0_REDIS_ERROR_INVALID_ADDRESS: respond_text(out, 400, "error: invalid-address"); break;
+    case FERMYON_SPIN_2_0_0_REDIS_ERROR_TOO_MANY_CONNECTIONS: respond_text(out, 503, "error: too-many-connections"); break;
+    case FERMYON_SPIN_2_0_0_REDIS_ERROR_TYPE_ERROR: respond_text(out, 400, "error: type-error"); break;
+    case FERMYON_SPIN_2_0_0_REDIS_ERROR_OTHER:
         buf_puts(&b, "error: other: ");
         buf_append(&b, err->val.other.ptr, err->val.other.len);
         respond_buf(out, 500, "text/plain", &b);
         break;
     default: respond_text(out, 500, "error: unknown redis error"); break;
     }
-    fermyon_spin_redis_error_free(err);
+    fermyon_spin_2_0_0_redis_error_free(err);
 }
 
 static int utf8_valid(const uint8_t *s, size_t len) {
@@ -1041,20 +1041,20 @@ static int utf8_valid(const uint8_t *s, size_t len) {
 
 /* One `execute` result as JSON: {"nil":true}, {"status":"OK"}, {"int64":5}, {"binary":"<text>"}
  * (the bytes as a string when they are valid UTF-8, else lowercase hex). */
-static void buf_json_redis_result(buf_t *b, const fermyon_spin_redis_redis_result_t *r) {
+static void buf_json_redis_result(buf_t *b, const fermyon_spin_2_0_0_redis_redis_result_t *r) {
     static const char hex[] = "0123456789abcdef";
     char text[48];
     switch (r->tag) {
-    case FERMYON_SPIN_REDIS_REDIS_RESULT_STATUS:
+    case FERMYON_SPIN_2_0_0_REDIS_REDIS_RESULT_STATUS:
         buf_puts(b, "{\"status\":");
         buf_json_string(b, r->val.status.ptr, r->val.status.len);
         buf_puts(b, "}");
         break;
-    case FERMYON_SPIN_REDIS_REDIS_RESULT_INT64:
+    case FERMYON_SPIN_2_0_0_REDIS_REDIS_RESULT_INT64:
         snprintf(text, sizeof text, "{\"int64\":%lld}", (long long)r->val.int64);
         buf_puts(b, text);
         break;
-    case FERMYON_SPIN_REDIS_REDIS_RESULT_BINARY:
+    case FERMYON_SPIN_2_0_0_REDIS_REDIS_RESULT_BINARY:
         buf_puts(b, "{\"binary\":");
         if (utf8_valid(r->val.binary.ptr, r->val.binary.len)) {
             buf_json_string(b, r->val.binary.ptr, r->val.binary.len);
@@ -1076,7 +1076,7 @@ static void buf_json_redis_result(buf_t *b, const fermyon_spin_redis_redis_resul
 
 /* Parses the `execute` body (a non-empty JSON array of strings: the command, then its
  * arguments) into `args` (binary parameters borrowing from `doc`). Returns 0 or -1. */
-static int redis_command(const buf_t *body, jval_t *doc, fermyon_spin_redis_list_redis_parameter_t *args) {
+static int redis_command(const buf_t *body, jval_t *doc, fermyon_spin_2_0_0_redis_list_redis_parameter_t *args) {
     args->ptr = NULL;
     args->len = 0;
     if (json_parse(body->ptr ? body->ptr : (const uint8_t *)"", body->len, doc) != 0) return -1;
@@ -1087,7 +1087,7 @@ static int redis_command(const buf_t *body, jval_t *doc, fermyon_spin_redis_list
         args->ptr = calloc(doc->count - 1, sizeof args->ptr[0]);
         if (!args->ptr) __builtin_trap();
         for (size_t i = 1; i < doc->count; i++, args->len++) {
-            args->ptr[args->len].tag = FERMYON_SPIN_REDIS_REDIS_PARAMETER_BINARY;
+            args->ptr[args->len].tag = FERMYON_SPIN_2_0_0_REDIS_REDIS_PARAMETER_BINARY;
             args->ptr[args->len].val.binary.ptr = doc->items[i].str.ptr;
             args->ptr[args->len].val.binary.len = doc->items[i].str.len;
         }
@@ -1123,7 +1123,7 @@ static void route_redis(outparam_t out, wasi_http_types_borrow_incoming_request_
     }
     jval_t doc;
     memset(&doc, 0, sizeof doc);
-    fermyon_spin_redis_list_redis_parameter_t args = {NULL, 0};
+    fermyon_spin_2_0_0_redis_list_redis_parameter_t args = {NULL, 0};
     if (strcmp(op, "execute") == 0 && redis_command(&body, &doc, &args) != 0) {
         free(args.ptr);
         json_free(&doc);
@@ -1135,31 +1135,31 @@ static void route_redis(outparam_t out, wasi_http_types_borrow_incoming_request_
 
     kv_app_string_t address = str_of(addr);
     kv_app_string_t key = str_of(with_key ? seg[2] : "");
-    fermyon_spin_redis_own_connection_t conn;
-    fermyon_spin_redis_error_t err;
-    if (!fermyon_spin_redis_static_connection_open(&address, &conn, &err)) {
+    fermyon_spin_2_0_0_redis_own_connection_t conn;
+    fermyon_spin_2_0_0_redis_error_t err;
+    if (!fermyon_spin_2_0_0_redis_static_connection_open(&address, &conn, &err)) {
         redis_error(out, &err);
         goto done;
     }
-    fermyon_spin_redis_borrow_connection_t c = fermyon_spin_redis_borrow_connection(conn);
-    fermyon_spin_redis_payload_t payload = {body.ptr, body.len};
+    fermyon_spin_2_0_0_redis_borrow_connection_t c = fermyon_spin_2_0_0_redis_borrow_connection(conn);
+    fermyon_spin_2_0_0_redis_payload_t payload = {body.ptr, body.len};
     char text[32];
     if (strcmp(op, "publish") == 0 || strcmp(op, "set") == 0) {
-        bool ok = op[0] == 'p' ? fermyon_spin_redis_method_connection_publish(c, &key, &payload, &err)
-                               : fermyon_spin_redis_method_connection_set(c, &key, &payload, &err);
+        bool ok = op[0] == 'p' ? fermyon_spin_2_0_0_redis_method_connection_publish(c, &key, &payload, &err)
+                               : fermyon_spin_2_0_0_redis_method_connection_set(c, &key, &payload, &err);
         if (!ok) redis_error(out, &err);
         else respond_text(out, 200, "ok");
     } else if (strcmp(op, "get") == 0) {
-        fermyon_spin_redis_option_payload_t value;
-        if (!fermyon_spin_redis_method_connection_get(c, &key, &value, &err)) redis_error(out, &err);
+        fermyon_spin_2_0_0_redis_option_payload_t value;
+        if (!fermyon_spin_2_0_0_redis_method_connection_get(c, &key, &value, &err)) redis_error(out, &err);
         else if (!value.is_some) respond_text(out, 404, "missing");
         else {
             respond(out, 200, "text/plain", value.val.ptr, value.val.len);
-            fermyon_spin_redis_option_payload_free(&value);
+            fermyon_spin_2_0_0_redis_option_payload_free(&value);
         }
     } else if (strcmp(op, "incr") == 0) {
         int64_t value;
-        if (!fermyon_spin_redis_method_connection_incr(c, &key, &value, &err)) {
+        if (!fermyon_spin_2_0_0_redis_method_connection_incr(c, &key, &value, &err)) {
             redis_error(out, &err);
         } else {
             snprintf(text, sizeof text, "%lld", (long long)value);
@@ -1170,13 +1170,13 @@ static void route_redis(outparam_t out, wasi_http_types_borrow_incoming_request_
         bool ok;
         if (op[0] == 'd') {
             kv_app_list_string_t keys = {&key, 1};
-            ok = fermyon_spin_redis_method_connection_del(c, &keys, &n, &err);
+            ok = fermyon_spin_2_0_0_redis_method_connection_del(c, &keys, &n, &err);
         } else {
             char *text_body = strndup(body.ptr ? (const char *)body.ptr : "", body.len);
             kv_app_list_string_t values = split_keys(text_body);
             free(text_body);
-            ok = op[1] == 'a' ? fermyon_spin_redis_method_connection_sadd(c, &key, &values, &n, &err)
-                              : fermyon_spin_redis_method_connection_srem(c, &key, &values, &n, &err);
+            ok = op[1] == 'a' ? fermyon_spin_2_0_0_redis_method_connection_sadd(c, &key, &values, &n, &err)
+                              : fermyon_spin_2_0_0_redis_method_connection_srem(c, &key, &values, &n, &err);
             kv_app_list_string_free(&values);
         }
         if (!ok) {
@@ -1187,7 +1187,7 @@ static void route_redis(outparam_t out, wasi_http_types_borrow_incoming_request_
         }
     } else if (strcmp(op, "smembers") == 0) {
         kv_app_list_string_t members;
-        if (!fermyon_spin_redis_method_connection_smembers(c, &key, &members, &err)) {
+        if (!fermyon_spin_2_0_0_redis_method_connection_smembers(c, &key, &members, &err)) {
             redis_error(out, &err);
         } else {
             if (members.len) qsort(members.ptr, members.len, sizeof(kv_app_string_t), cmp_string);
@@ -1203,8 +1203,8 @@ static void route_redis(outparam_t out, wasi_http_types_borrow_incoming_request_
         }
     } else { /* execute */
         kv_app_string_t command = {doc.items[0].str.ptr, doc.items[0].str.len};
-        fermyon_spin_redis_list_redis_result_t results;
-        if (!fermyon_spin_redis_method_connection_execute(c, &command, &args, &results, &err)) {
+        fermyon_spin_2_0_0_redis_list_redis_result_t results;
+        if (!fermyon_spin_2_0_0_redis_method_connection_execute(c, &command, &args, &results, &err)) {
             redis_error(out, &err);
         } else {
             buf_t json = {0};
@@ -1214,11 +1214,11 @@ static void route_redis(outparam_t out, wasi_http_types_borrow_incoming_request_
                 buf_json_redis_result(&json, &results.ptr[i]);
             }
             buf_puts(&json, "]");
-            fermyon_spin_redis_list_redis_result_free(&results);
+            fermyon_spin_2_0_0_redis_list_redis_result_free(&results);
             respond_buf(out, 200, "application/json", &json);
         }
     }
-    fermyon_spin_redis_connection_drop_own(conn);
+    fermyon_spin_2_0_0_redis_connection_drop_own(conn);
 done:
     free(args.ptr); /* the parameters borrow from `doc` */
     json_free(&doc);
@@ -1278,14 +1278,14 @@ static int json_real(const jval_t *v, double *out) {
 /* Decodes one tagged parameter (a one-member object named by a `parameter-value` case:
  * {"int32": 5}, {"floating64": 1.5}, {"str": "x"}, {"binary": "<hex>"}, {"boolean": true},
  * {"db-null": true}, ...) into `out`, which borrows from `p`. Returns 0 or -1. */
-static int rdbms_param(jval_t *p, fermyon_spin_rdbms_types_parameter_value_t *out) {
+static int rdbms_param(jval_t *p, fermyon_spin_2_0_0_rdbms_types_parameter_value_t *out) {
     if (p->type != J_OBJ || p->count == 0) return -1;
     buf_t *tag = &p->keys[p->count - 1];
     for (size_t i = 0; i + 1 < p->count; i++) /* exactly one distinct key */
         if (p->keys[i].len != tag->len || memcmp(p->keys[i].ptr, tag->ptr, tag->len) != 0) return -1;
     jval_t *v = &p->items[p->count - 1];
     int t = -1;
-    for (int i = 0; i <= FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_DB_NULL; i++)
+    for (int i = 0; i <= FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_DB_NULL; i++)
         if (buf_eq(tag, rdbms_value_names[i])) t = i;
     memset(out, 0, sizeof *out);
     out->tag = (uint8_t)t;
@@ -1293,56 +1293,56 @@ static int rdbms_param(jval_t *p, fermyon_spin_rdbms_types_parameter_value_t *ou
     unsigned long long u;
     double d;
     switch (t) {
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_BOOLEAN:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_BOOLEAN:
         if (v->type != J_BOOL) return -1;
         out->val.boolean = v->boolean;
         return 0;
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_INT8:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_INT8:
         if (json_int_in(v, INT8_MIN, INT8_MAX, &s)) return -1;
         out->val.int8 = (int8_t)s;
         return 0;
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_INT16:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_INT16:
         if (json_int_in(v, INT16_MIN, INT16_MAX, &s)) return -1;
         out->val.int16 = (int16_t)s;
         return 0;
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_INT32:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_INT32:
         if (json_int_in(v, INT32_MIN, INT32_MAX, &s)) return -1;
         out->val.int32 = (int32_t)s;
         return 0;
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_INT64:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_INT64:
         if (json_int_in(v, INT64_MIN, INT64_MAX, &s)) return -1;
         out->val.int64 = (int64_t)s;
         return 0;
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_UINT8:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_UINT8:
         if (json_uint_in(v, UINT8_MAX, &u)) return -1;
         out->val.uint8 = (uint8_t)u;
         return 0;
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_UINT16:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_UINT16:
         if (json_uint_in(v, UINT16_MAX, &u)) return -1;
         out->val.uint16 = (uint16_t)u;
         return 0;
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_UINT32:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_UINT32:
         if (json_uint_in(v, UINT32_MAX, &u)) return -1;
         out->val.uint32 = (uint32_t)u;
         return 0;
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_UINT64:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_UINT64:
         if (json_uint_in(v, UINT64_MAX, &u)) return -1;
         out->val.uint64 = (uint64_t)u;
         return 0;
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_FLOATING32:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_FLOATING32:
         if (json_real(v, &d)) return -1;
         out->val.floating32 = (float)d; /* wasm f32.demote_f64: out of range -> inf */
         return 0;
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_FLOATING64:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_FLOATING64:
         if (json_real(v, &d)) return -1;
         out->val.floating64 = d;
         return 0;
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_STR:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_STR:
         if (v->type != J_STR) return -1;
         out->val.str.ptr = v->str.ptr;
         out->val.str.len = v->str.len;
         return 0;
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_BINARY: {
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_BINARY: {
         if (v->type != J_STR || v->str.len % 2 != 0) return -1;
         /* decode in place: the hex text is not needed afterwards */
         uint8_t *h = v->str.ptr;
@@ -1356,7 +1356,7 @@ static int rdbms_param(jval_t *p, fermyon_spin_rdbms_types_parameter_value_t *ou
         out->val.binary.len = v->str.len;
         return 0;
     }
-    case FERMYON_SPIN_RDBMS_TYPES_PARAMETER_VALUE_DB_NULL:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_PARAMETER_VALUE_DB_NULL:
         return v->type == J_BOOL && v->boolean ? 0 : -1;
     default:
         return -1;
@@ -1366,31 +1366,31 @@ static int rdbms_param(jval_t *p, fermyon_spin_rdbms_types_parameter_value_t *ou
 /* One `db-value` as tagged JSON, named by its case: {"int32":5}, {"floating64":1.5} (written
  * like Python's repr, non-finite as "inf"/"-inf"/"nan"), {"str":"x"}, {"binary":"<lowercase
  * hex>"}, {"boolean":true}, {"db-null":true}, {"unsupported":true}. */
-static void buf_json_db_value(buf_t *b, const fermyon_spin_rdbms_types_db_value_t *v) {
+static void buf_json_db_value(buf_t *b, const fermyon_spin_2_0_0_rdbms_types_db_value_t *v) {
     static const char hex[] = "0123456789abcdef";
     char text[48];
-    if (v->tag > FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_UNSUPPORTED) {
+    if (v->tag > FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_UNSUPPORTED) {
         buf_puts(b, "{\"unsupported\":true}");
         return;
     }
     snprintf(text, sizeof text, "{\"%s\":", rdbms_value_names[v->tag]);
     buf_puts(b, text);
     switch (v->tag) {
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_BOOLEAN: buf_puts(b, v->val.boolean ? "true" : "false"); break;
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_INT8: snprintf(text, sizeof text, "%d", v->val.int8); break;
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_INT16: snprintf(text, sizeof text, "%d", v->val.int16); break;
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_INT32: snprintf(text, sizeof text, "%ld", (long)v->val.int32); break;
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_INT64: snprintf(text, sizeof text, "%lld", (long long)v->val.int64); break;
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_UINT8: snprintf(text, sizeof text, "%u", v->val.uint8); break;
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_UINT16: snprintf(text, sizeof text, "%u", v->val.uint16); break;
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_UINT32: snprintf(text, sizeof text, "%lu", (unsigned long)v->val.uint32); break;
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_UINT64:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_BOOLEAN: buf_puts(b, v->val.boolean ? "true" : "false"); break;
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_INT8: snprintf(text, sizeof text, "%d", v->val.int8); break;
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_INT16: snprintf(text, sizeof text, "%d", v->val.int16); break;
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_INT32: snprintf(text, sizeof text, "%ld", (long)v->val.int32); break;
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_INT64: snprintf(text, sizeof text, "%lld", (long long)v->val.int64); break;
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_UINT8: snprintf(text, sizeof text, "%u", v->val.uint8); break;
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_UINT16: snprintf(text, sizeof text, "%u", v->val.uint16); break;
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_UINT32: snprintf(text, sizeof text, "%lu", (unsigned long)v->val.uint32); break;
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_UINT64:
         snprintf(text, sizeof text, "%llu", (unsigned long long)v->val.uint64);
         break;
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_FLOATING32: buf_json_real(b, (double)v->val.floating32); break;
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_FLOATING64: buf_json_real(b, v->val.floating64); break;
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_STR: buf_json_string(b, v->val.str.ptr, v->val.str.len); break;
-    case FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_BINARY:
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_FLOATING32: buf_json_real(b, (double)v->val.floating32); break;
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_FLOATING64: buf_json_real(b, v->val.floating64); break;
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_STR: buf_json_string(b, v->val.str.ptr, v->val.str.len); break;
+    case FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_BINARY:
         buf_puts(b, "\"");
         for (size_t i = 0; i < v->val.binary.len; i++) {
             char h[2] = {hex[v->val.binary.ptr[i] >> 4], hex[v->val.binary.ptr[i] & 15]};
@@ -1400,26 +1400,26 @@ static void buf_json_db_value(buf_t *b, const fermyon_spin_rdbms_types_db_value_
         break;
     default: buf_puts(b, "true"); break; /* db-null, unsupported */
     }
-    if (v->tag >= FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_INT8 && v->tag <= FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_UINT64)
+    if (v->tag >= FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_INT8 && v->tag <= FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_UINT64)
         buf_puts(b, text);
     buf_puts(b, "}");
 }
 
 /* A row set as {"columns":[{"name":"...","type":"<db-data-type case>"},...],"rows":[[...],...]}. */
-static void buf_json_row_set(buf_t *b, const fermyon_spin_rdbms_types_row_set_t *rs) {
+static void buf_json_row_set(buf_t *b, const fermyon_spin_2_0_0_rdbms_types_row_set_t *rs) {
     buf_puts(b, "{\"columns\":[");
     for (size_t i = 0; i < rs->columns.len; i++) {
-        const fermyon_spin_rdbms_types_column_t *c = &rs->columns.ptr[i];
+        const fermyon_spin_2_0_0_rdbms_types_column_t *c = &rs->columns.ptr[i];
         buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
         buf_json_string(b, c->name.ptr, c->name.len);
         buf_puts(b, ",\"type\":\"");
-        buf_puts(b, c->data_type <= FERMYON_SPIN_RDBMS_TYPES_DB_DATA_TYPE_OTHER ? rdbms_type_names[c->data_type]
+        buf_puts(b, c->data_type <= FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_DATA_TYPE_OTHER ? rdbms_type_names[c->data_type]
                                                                                  : "other");
         buf_puts(b, "\"}");
     }
     buf_puts(b, "],\"rows\":[");
     for (size_t i = 0; i < rs->rows.len; i++) {
-        const fermyon_spin_rdbms_types_row_t *row = &rs->rows.ptr[i];
+        const fermyon_spin_2_0_0_rdbms_types_row_t *row = &rs->rows.ptr[i];
         buf_puts(b, i ? ",[" : "[");
         for (size_t k = 0; k < row->len; k++) {
             if (k) buf_puts(b, ",");
@@ -1432,26 +1432,26 @@ static void buf_json_row_set(buf_t *b, const fermyon_spin_rdbms_types_row_set_t 
 
 /* Frees a row set. As with sqlite, wit-bindgen 0.63's generated free functions skip the bytes of
  * `binary(list<u8>)` values, so those are freed here first (and the case emptied). */
-static void rdbms_row_set_free(fermyon_spin_rdbms_types_row_set_t *rs) {
+static void rdbms_row_set_free(fermyon_spin_2_0_0_rdbms_types_row_set_t *rs) {
     for (size_t i = 0; i < rs->rows.len; i++) {
-        fermyon_spin_rdbms_types_row_t *row = &rs->rows.ptr[i];
+        fermyon_spin_2_0_0_rdbms_types_row_t *row = &rs->rows.ptr[i];
         for (size_t k = 0; k < row->len; k++) {
-            if (row->ptr[k].tag == FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_BINARY) {
+            if (row->ptr[k].tag == FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_BINARY) {
                 kv_app_list_u8_free(&row->ptr[k].val.binary);
-                row->ptr[k].tag = FERMYON_SPIN_RDBMS_TYPES_DB_VALUE_DB_NULL;
+                row->ptr[k].tag = FERMYON_SPIN_2_0_0_RDBMS_TYPES_DB_VALUE_DB_NULL;
             }
         }
     }
-    fermyon_spin_rdbms_types_row_set_free(rs);
+    fermyon_spin_2_0_0_rdbms_types_row_set_free(rs);
 }
 
 /* Every rdbms-types error -> 400 "error: <case>: <message>". */
-static void rdbms_error(outparam_t out, fermyon_spin_rdbms_types_error_t *err) {
+static void rdbms_error(outparam_t out, fermyon_spin_2_0_0_rdbms_types_error_t *err) {
     static const char *const names[] = {"connection-failed", "bad-parameter", "query-failed",
                                         "value-conversion-failed", "other"};
     buf_t b = {0};
     buf_puts(&b, "error: ");
-    if (err->tag <= FERMYON_SPIN_RDBMS_TYPES_ERROR_OTHER) {
+    if (err->tag <= FERMYON_SPIN_2_0_0_RDBMS_TYPES_ERROR_OTHER) {
         buf_puts(&b, names[err->tag]);
         buf_puts(&b, ": ");
         /* every case carries a string, at the same place in the union */
@@ -1460,7 +1460,7 @@ static void rdbms_error(outparam_t out, fermyon_spin_rdbms_types_error_t *err) {
         buf_puts(&b, "unknown rdbms error");
     }
     respond_buf(out, 400, "text/plain", &b);
-    fermyon_spin_rdbms_types_error_free(err);
+    fermyon_spin_2_0_0_rdbms_types_error_free(err);
 }
 
 /* POST /pg/{query,execute}?addr=<url>, POST /mysql/{query,execute}?addr=<url>, with the body
@@ -1491,7 +1491,7 @@ static void route_rdbms(outparam_t out, wasi_http_types_borrow_incoming_request_
     jval_t *statement = ok ? json_get(&doc, "statement") : NULL;
     jval_t *params = ok ? json_get(&doc, "params") : NULL;
     ok = ok && statement && statement->type == J_STR && (!params || params->type == J_ARR);
-    fermyon_spin_rdbms_types_parameter_value_t *values = NULL;
+    fermyon_spin_2_0_0_rdbms_types_parameter_value_t *values = NULL;
     size_t nvalues = 0;
     if (ok && params && params->count) {
         values = calloc(params->count, sizeof values[0]);
@@ -1509,19 +1509,19 @@ static void route_rdbms(outparam_t out, wasi_http_types_borrow_incoming_request_
 
     kv_app_string_t address = str_of(addr);
     kv_app_string_t stmt = {statement->str.ptr, statement->str.len};
-    fermyon_spin_rdbms_types_error_t err;
-    fermyon_spin_rdbms_types_row_set_t rows;
+    fermyon_spin_2_0_0_rdbms_types_error_t err;
+    fermyon_spin_2_0_0_rdbms_types_row_set_t rows;
     char text[32];
     if (pg) {
-        fermyon_spin_postgres_list_parameter_value_t list = {values, nvalues};
-        fermyon_spin_postgres_own_connection_t conn;
-        if (!fermyon_spin_postgres_static_connection_open(&address, &conn, &err)) {
+        fermyon_spin_2_0_0_postgres_list_parameter_value_t list = {values, nvalues};
+        fermyon_spin_2_0_0_postgres_own_connection_t conn;
+        if (!fermyon_spin_2_0_0_postgres_static_connection_open(&address, &conn, &err)) {
             rdbms_error(out, &err);
         } else {
-            fermyon_spin_postgres_borrow_connection_t c = fermyon_spin_postgres_borrow_connection(conn);
+            fermyon_spin_2_0_0_postgres_borrow_connection_t c = fermyon_spin_2_0_0_postgres_borrow_connection(conn);
             uint64_t affected;
-            if (is_query ? !fermyon_spin_postgres_method_connection_query(c, &stmt, &list, &rows, &err)
-                         : !fermyon_spin_postgres_method_connection_execute(c, &stmt, &list, &affected, &err)) {
+            if (is_query ? !fermyon_spin_2_0_0_postgres_method_connection_query(c, &stmt, &list, &rows, &err)
+                         : !fermyon_spin_2_0_0_postgres_method_connection_execute(c, &stmt, &list, &affected, &err)) {
                 rdbms_error(out, &err);
             } else if (is_query) {
                 buf_t json = {0};
@@ -1532,17 +1532,17 @@ static void route_rdbms(outparam_t out, wasi_http_types_borrow_incoming_request_
                 snprintf(text, sizeof text, "%llu", (unsigned long long)affected);
                 respond_text(out, 200, text);
             }
-            fermyon_spin_postgres_connection_drop_own(conn);
+            fermyon_spin_2_0_0_postgres_connection_drop_own(conn);
         }
     } else {
-        fermyon_spin_mysql_list_parameter_value_t list = {values, nvalues};
-        fermyon_spin_mysql_own_connection_t conn;
-        if (!fermyon_spin_mysql_static_connection_open(&address, &conn, &err)) {
+        fermyon_spin_2_0_0_mysql_list_parameter_value_t list = {values, nvalues};
+        fermyon_spin_2_0_0_mysql_own_connection_t conn;
+        if (!fermyon_spin_2_0_0_mysql_static_connection_open(&address, &conn, &err)) {
             rdbms_error(out, &err);
         } else {
-            fermyon_spin_mysql_borrow_connection_t c = fermyon_spin_mysql_borrow_connection(conn);
-            if (is_query ? !fermyon_spin_mysql_method_connection_query(c, &stmt, &list, &rows, &err)
-                         : !fermyon_spin_mysql_method_connection_execute(c, &stmt, &list, &err)) {
+            fermyon_spin_2_0_0_mysql_borrow_connection_t c = fermyon_spin_2_0_0_mysql_borrow_connection(conn);
+            if (is_query ? !fermyon_spin_2_0_0_mysql_method_connection_query(c, &stmt, &list, &rows, &err)
+                         : !fermyon_spin_2_0_0_mysql_method_connection_execute(c, &stmt, &list, &err)) {
                 rdbms_error(out, &err);
             } else if (is_query) {
                 buf_t json = {0};
@@ -1552,7 +1552,7 @@ static void route_rdbms(outparam_t out, wasi_http_types_borrow_incoming_request_
             } else {
                 respond_text(out, 200, "ok");
             }
-            fermyon_spin_mysql_connection_drop_own(conn);
+            fermyon_spin_2_0_0_mysql_connection_drop_own(conn);
         }
     }
     free(values); /* the values borrow from `doc` */
@@ -1563,21 +1563,21 @@ static void route_rdbms(outparam_t out, wasi_http_types_borrow_incoming_request_
 /* ------------------------------------------------------------------ fermyon:spin/mqtt */
 
 /* Every mqtt error -> 400 "error: <case>" (+ ": <message>" for connection-failed and other). */
-static void mqtt_error(outparam_t out, fermyon_spin_mqtt_error_t *err) {
+static void mqtt_error(outparam_t out, fermyon_spin_2_0_0_mqtt_error_t *err) {
     buf_t b = {0};
     switch (err->tag) {
-    case FERMYON_SPIN_MQTT_ERROR_INVALID_ADDRESS: respond_text(out, 400, "error: invalid-address"); break;
-    case FERMYON_SPIN_MQTT_ERROR_TOO_MANY_CONNECTIONS: respond_text(out, 400, "error: too-many-connections"); break;
-    case FERMYON_SPIN_MQTT_ERROR_CONNECTION_FAILED:
-    case FERMYON_SPIN_MQTT_ERROR_OTHER:
-        buf_puts(&b, err->tag == FERMYON_SPIN_MQTT_ERROR_OTHER ? "error: other: " : "error: connection-failed: ");
+    case FERMYON_SPIN_2_0_0_MQTT_ERROR_INVALID_ADDRESS: respond_text(out, 400, "error: invalid-address"); break;
+    case FERMYON_SPIN_2_0_0_MQTT_ERROR_TOO_MANY_CONNECTIONS: respond_text(out, 400, "error: too-many-connections"); break;
+    case FERMYON_SPIN_2_0_0_MQTT_ERROR_CONNECTION_FAILED:
+    case FERMYON_SPIN_2_0_0_MQTT_ERROR_OTHER:
+        buf_puts(&b, err->tag == FERMYON_SPIN_2_0_0_MQTT_ERROR_OTHER ? "error: other: " : "error: connection-failed: ");
         /* both cases carry a string, at the same place in the union */
         buf_append(&b, err->val.other.ptr, err->val.other.len);
         respond_buf(out, 400, "text/plain", &b);
         break;
     default: respond_text(out, 400, "error: unknown mqtt error"); break;
     }
-    fermyon_spin_mqtt_error_free(err);
+    fermyon_spin_2_0_0_mqtt_error_free(err);
 }
 
 /* POST /mqtt/publish/<topic>?addr=<url>&qos=<0|1|2>, the body is the payload. */
@@ -1604,17 +1604,17 @@ static void route_mqtt(outparam_t out, wasi_http_types_borrow_incoming_request_t
         return;
     }
     kv_app_string_t address = str_of(addr), empty = str_of(""), topic = str_of(seg[2]);
-    fermyon_spin_mqtt_own_connection_t conn;
-    fermyon_spin_mqtt_error_t err;
-    if (!fermyon_spin_mqtt_static_connection_open(&address, &empty, &empty, 30, &conn, &err)) {
+    fermyon_spin_2_0_0_mqtt_own_connection_t conn;
+    fermyon_spin_2_0_0_mqtt_error_t err;
+    if (!fermyon_spin_2_0_0_mqtt_static_connection_open(&address, &empty, &empty, 30, &conn, &err)) {
         mqtt_error(out, &err);
     } else {
-        fermyon_spin_mqtt_payload_t payload = {body.ptr, body.len};
-        if (!fermyon_spin_mqtt_method_connection_publish(fermyon_spin_mqtt_borrow_connection(conn), &topic, &payload,
-                                                         (fermyon_spin_mqtt_qos_t)qos, &err))
+        fermyon_spin_2_0_0_mqtt_payload_t payload = {body.ptr, body.len};
+        if (!fermyon_spin_2_0_0_mqtt_method_connection_publish(fermyon_spin_2_0_0_mqtt_borrow_connection(conn), &topic, &payload,
+                                                         (fermyon_spin_2_0_0_mqtt_qos_t)qos, &err))
             mqtt_error(out, &err);
         else respond_text(out, 200, "ok");
-        fermyon_spin_mqtt_connection_drop_own(conn);
+        fermyon_spin_2_0_0_mqtt_connection_drop_own(conn);
     }
     buf_free(&body);
     free(addr);

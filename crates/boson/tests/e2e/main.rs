@@ -8,3 +8,4 @@ mod guests;
 mod routing;
 mod sandbox;
 mod server;
+mod triggers;
