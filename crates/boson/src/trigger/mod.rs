@@ -572,6 +572,57 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn dispatcher_runs_at_most_its_limit_and_drains() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let metrics = Metrics::default();
+        let dispatcher = Dispatcher::new(2, metrics.register("nats", "c".into(), "s"), "t".into());
+        let running = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        for i in 0..6 {
+            let (running, peak) = (running.clone(), peak.clone());
+            dispatcher
+                .dispatch(async move {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    if i == 3 { Err("boom".into()) } else { Ok(()) }
+                })
+                .await;
+        }
+        dispatcher.drain(Duration::from_secs(5)).await;
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+        let json = metrics.to_json();
+        assert_eq!(
+            (json[0]["handled"].as_u64(), json[0]["failed"].as_u64()),
+            (Some(5), Some(1))
+        );
+    }
+
+    #[tokio::test]
+    async fn try_dispatch_skips_while_busy() {
+        let metrics = Metrics::default();
+        let dispatcher = Dispatcher::new(
+            1,
+            metrics.register("cron", "c".into(), "* * * * * *"),
+            "t".into(),
+        );
+        let (release, wait) = tokio::sync::oneshot::channel::<()>();
+        assert!(dispatcher.try_dispatch(async move {
+            let _ = wait.await;
+            Ok(())
+        }));
+        assert!(!dispatcher.try_dispatch(async { Ok(()) }));
+        release.send(()).unwrap();
+        dispatcher.drain(Duration::from_secs(5)).await;
+        let json = metrics.to_json();
+        assert_eq!(
+            (json[0]["handled"].as_u64(), json[0]["skipped"].as_u64()),
+            (Some(1), Some(1))
+        );
+    }
+
     #[test]
     fn templates_need_values() {
         let err = render_template("{{ missing }}", &BTreeMap::new()).unwrap_err();

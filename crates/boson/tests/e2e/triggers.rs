@@ -246,6 +246,8 @@ fn redis_trigger_delivers_every_message_to_every_subscriber_in_order() {
         r#"spin_manifest_version = 2
 [application]
 name = "redis-trigger"
+[variables]
+channel = {{ required = true }}
 [application.trigger.redis]
 address = "{RECORDS}"
 "#
@@ -257,12 +259,13 @@ address = "{RECORDS}"
     ];
     for (id, wasm) in &guests {
         manifest.push_str(&format!(
-            "[[trigger.redis]]\nchannel = \"{channel}\"\ncomponent = \"{id}\"\n"
+            "[[trigger.redis]]\nchannel = \"{{{{ channel }}}}\"\ncomponent = \"{id}\"\n"
         ));
         manifest.push_str(&recorder(id, wasm, &format!("{key}-{id}")));
     }
     let app = AppDir::new(&manifest);
-    let boson = Boson::start(app.path(), &[]);
+    // The channel comes from an application variable: `{{ channel }}` in the trigger table.
+    let boson = Boson::start(app.path(), &["--variable", &format!("channel={channel}")]);
     wait_connected(&boson, Duration::from_secs(30));
 
     let mut sent = numbered("msg", 30);
