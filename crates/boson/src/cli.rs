@@ -79,6 +79,15 @@ pub struct UpArgs {
     /// Instances the pooling allocator holds (concurrent requests across all components).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub pool_instances: u32,
+    /// How long a request may wait for a free instance when the pool is full (503 after).
+    #[arg(long, default_value = "1s", value_name = "DURATION", value_parser = parse_duration)]
+    pub queue_timeout: Duration,
+    /// How many requests may wait for a free instance at once (503 at once beyond).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_queued: usize,
+    /// Open client connections served at once; further ones wait in the listen backlog.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub max_connections: usize,
     /// Allocate instances on demand instead of from a pre-reserved pool.
     #[arg(long)]
     pub no_pooling: bool,
@@ -197,6 +206,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         pool_instances: args.pool_instances,
         max_memory,
         cache_dir: (!args.disable_cache).then_some(cache_dir),
+        queue_timeout: args.queue_timeout,
+        max_queued: args.max_queued,
     };
     let backends = open_backends(&app, runtime_config.as_ref(), &args).await?;
     let runtime = {
@@ -236,6 +247,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         listen: bound,
         header_read_timeout: args.header_read_timeout,
         grace_period: args.grace_period,
+        max_connections: args.max_connections,
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     tokio::spawn({

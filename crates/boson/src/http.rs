@@ -31,6 +31,9 @@ pub struct ServerOptions {
     pub header_read_timeout: Duration,
     /// How long in-flight requests may run after a stop signal.
     pub grace_period: Duration,
+    /// Connections served at once; the accept loop waits for one to close beyond this, so
+    /// further clients wait in the kernel's listen backlog.
+    pub max_connections: usize,
 }
 
 enum Target {
@@ -142,8 +145,16 @@ impl HttpTrigger {
             .keep_alive(true);
         builder.http2().timer(TokioTimer::new());
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let connections = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
+            let permit = tokio::select! {
+                permit = connections.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
             let (stream, client) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(pair) => pair,
@@ -170,6 +181,7 @@ impl HttpTrigger {
                 if let Err(e) = conn.await {
                     tracing::debug!(%client, "connection ended: {e}");
                 }
+                drop(permit);
             });
         }
         drop(listener);
@@ -380,6 +392,7 @@ async fn run_guest(
 ) -> Result<Response<WasiBody>, GuestFailure> {
     let timeout = component.spec.limits.timeout;
     let internal = |e: anyhow::Error| GuestFailure::failed(format!("{e:#}"));
+    let slot = runtime.admission.admit().await?;
     let mut store = runtime.new_store(&component).map_err(internal)?;
     let Some(handler) = &component.http else {
         return Err(GuestFailure::failed(
@@ -408,6 +421,7 @@ async fn run_guest(
                 .map_err(|e| internal(e.into()))?;
             let pre = pre.clone();
             tokio::spawn(tokio::time::timeout(timeout, async move {
+                let _slot = slot;
                 let proxy = pre.instantiate_async(&mut store).await?;
                 proxy
                     .wasi_http_incoming_handler()
@@ -419,6 +433,7 @@ async fn run_guest(
         HandlerPre::P3(pre) => {
             let pre = pre.clone();
             tokio::spawn(tokio::time::timeout(timeout, async move {
+                let _slot = slot;
                 let service = pre.instantiate_async(&mut store).await?;
                 let (request, io) =
                     wasmtime_wasi_http::p3::Request::from_http(store.data_mut().http().hooks, req);

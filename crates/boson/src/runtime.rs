@@ -36,6 +36,10 @@ pub struct EngineOptions {
     pub max_memory: usize,
     /// Where compiled code is cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
+    /// How long a request may wait for a free instance slot before it gets 503.
+    pub queue_timeout: Duration,
+    /// How many requests may wait for a slot at once; beyond, they get 503 at once.
+    pub max_queued: usize,
 }
 
 /// A component ready to serve: its pre-instance and its sandbox description.
@@ -82,6 +86,72 @@ pub struct Backends {
 pub struct Runtime {
     pub engine: Engine,
     pub components: BTreeMap<String, Arc<LoadedComponent>>,
+    /// Admission to the instance pool.
+    pub admission: Admission,
+}
+
+/// Admission to the instance pool: at most `pool_instances` instances exist at once. A request
+/// finding the pool full waits in a bounded queue for a slot, up to a timeout; when the queue is
+/// full or the wait times out it fails with [`FailureKind::NoCapacity`] (503 + `Retry-After`).
+pub struct Admission {
+    slots: Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+    max_queued: usize,
+    timeout: Duration,
+}
+
+/// A slot in the instance pool, held for the life of one instance.
+pub type InstanceSlot = tokio::sync::OwnedSemaphorePermit;
+
+impl Admission {
+    pub fn new(slots: usize, max_queued: usize, timeout: Duration) -> Self {
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(slots.max(1))),
+            waiting: Default::default(),
+            max_queued,
+            timeout,
+        }
+    }
+
+    /// A slot now, or after waiting in the queue; `NoCapacity` when the queue is full or the
+    /// wait times out.
+    pub async fn admit(&self) -> Result<InstanceSlot, GuestFailure> {
+        use std::sync::atomic::Ordering;
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            return Ok(slot);
+        }
+        let busy = |cause: String| GuestFailure {
+            kind: FailureKind::NoCapacity,
+            cause,
+        };
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_queued {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(busy(format!(
+                "no free instance slot and {} requests already waiting",
+                self.max_queued
+            )));
+        }
+        let waited = tokio::time::timeout(self.timeout, self.slots.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        match waited {
+            Ok(Ok(slot)) => Ok(slot),
+            Ok(Err(_closed)) => Err(busy("the instance pool is closed".into())),
+            Err(_elapsed) => Err(busy(format!(
+                "no free instance slot within {:?}",
+                self.timeout
+            ))),
+        }
+    }
+
+    /// A slot, waiting as long as it takes (message triggers: their own concurrency limit
+    /// bounds how many wait).
+    pub async fn admit_patiently(&self) -> Result<InstanceSlot, GuestFailure> {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| GuestFailure::failed("the instance pool is closed"))
+    }
 }
 
 /// Builds the engine; falls back to on-demand allocation if the pool cannot be reserved.
@@ -227,7 +297,15 @@ impl Runtime {
                 }),
             );
         }
-        Ok(Self { engine, components })
+        Ok(Self {
+            engine,
+            components,
+            admission: Admission::new(
+                options.pool_instances as usize,
+                options.max_queued,
+                options.queue_timeout,
+            ),
+        })
     }
 }
 

@@ -298,13 +298,18 @@ where
     Fut: Future<Output = wasmtime::Result<T>> + Send + 'static,
 {
     let timeout = component.spec.limits.timeout;
+    let slot = runtime.admission.admit_patiently().await?;
     let store = runtime
         .new_store(component)
         .map_err(|e| GuestFailure::failed(format!("{e:#}")))?;
     // The epoch deadline interrupts a busy guest; the timer also covers a guest waiting on I/O.
+    let call = call(store);
     let task = tokio::spawn(tokio::time::timeout(
         timeout + Duration::from_millis(100),
-        call(store),
+        async move {
+            let _slot = slot;
+            call.await
+        },
     ));
     match task.await {
         Ok(Ok(Ok(value))) => Ok(value),

@@ -5,6 +5,7 @@ mod harness;
 
 mod capabilities;
 mod guests;
+mod hardening;
 mod routing;
 mod sandbox;
 mod server;

@@ -240,7 +240,10 @@ fn per_component_limits_come_from_the_runtime_config() {
 #[test]
 fn a_full_instance_pool_answers_503_and_recovers() {
     let app = AppDir::new(&single_component_manifest(&guest("c", "guest"), ""));
-    let boson = Boson::start(app.path(), &["--pool-instances", "2"]);
+    let boson = Boson::start(
+        app.path(),
+        &["--pool-instances", "2", "--queue-timeout", "100ms"],
+    );
     let addr = boson.addr;
     let slow: Vec<_> = (0..2)
         .map(|_| std::thread::spawn(move || request(addr, "GET", "/sleep/1500", &[], b"")))
