@@ -88,6 +88,10 @@ pub struct UpArgs {
     /// Open client connections served at once; further ones wait in the listen backlog.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub max_connections: usize,
+    /// Bytes of each pooled memory and table kept resident between instances (reset in place
+    /// rather than returned to the system): higher is faster to reuse, lower gives memory back.
+    #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = parse_size)]
+    pub pool_keep_resident: u64,
     /// Allocate instances on demand instead of from a pre-reserved pool.
     #[arg(long)]
     pub no_pooling: bool,
@@ -208,6 +212,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         cache_dir: (!args.disable_cache).then_some(cache_dir),
         queue_timeout: args.queue_timeout,
         max_queued: args.max_queued,
+        keep_resident: usize::try_from(args.pool_keep_resident)
+            .context("--pool-keep-resident is too large")?,
     };
     let backends = open_backends(&app, runtime_config.as_ref(), &args).await?;
     let runtime = {
@@ -218,6 +224,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .await??
     };
     let runtime = Arc::new(runtime);
+    runtime.spawn_memory_trimmer();
     let metrics = Arc::new(crate::metrics::Metrics::default());
     let trigger = Arc::new(HttpTrigger::new(&app, runtime.clone(), metrics.clone())?);
     let triggers = crate::trigger::Triggers::new(&app.triggers, &runtime, &metrics)?;

@@ -420,43 +420,52 @@ async fn run_guest(
                 })
                 .map_err(|e| internal(e.into()))?;
             let pre = pre.clone();
-            tokio::spawn(tokio::time::timeout(timeout, async move {
-                let _slot = slot;
-                let proxy = pre.instantiate_async(&mut store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, incoming, out)
-                    .await?;
-                wasmtime::Result::Ok(())
-            }))
+            runtime
+                .guests
+                .spawn(tokio::time::timeout(timeout, async move {
+                    let _slot = slot;
+                    let proxy = pre.instantiate_async(&mut store).await?;
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, incoming, out)
+                        .await?;
+                    wasmtime::Result::Ok(())
+                }))
         }
         HandlerPre::P3(pre) => {
             let pre = pre.clone();
-            tokio::spawn(tokio::time::timeout(timeout, async move {
-                let _slot = slot;
-                let service = pre.instantiate_async(&mut store).await?;
-                let (request, io) =
-                    wasmtime_wasi_http::p3::Request::from_http(store.data_mut().http().hooks, req);
-                store
-                    .run_concurrent(async move |accessor| -> wasmtime::Result<()> {
-                        match service.handle(accessor, request).await? {
-                            Ok(response) => {
-                                let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-                                let response = accessor
-                                    .with(|mut store| response.into_http(&mut store, io))?;
-                                let response = response
-                                    .map(|body| NotifyOnDrop::new(body, done_tx).boxed_unsync());
-                                let _ = tx.send(Ok(response));
-                                // Keep the instance running until the body has been sent.
-                                let _ = done_rx.await;
+            runtime
+                .guests
+                .spawn(tokio::time::timeout(timeout, async move {
+                    let _slot = slot;
+                    let service = pre.instantiate_async(&mut store).await?;
+                    let (request, io) = wasmtime_wasi_http::p3::Request::from_http(
+                        store.data_mut().http().hooks,
+                        req,
+                    );
+                    store
+                        .run_concurrent(async move |accessor| -> wasmtime::Result<()> {
+                            match service.handle(accessor, request).await? {
+                                Ok(response) => {
+                                    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+                                    let response = accessor
+                                        .with(|mut store| response.into_http(&mut store, io))?;
+                                    let response = response.map(|body| {
+                                        NotifyOnDrop::new(body, done_tx).boxed_unsync()
+                                    });
+                                    let _ = tx.send(Ok(response));
+                                    // Keep the instance running until the body has been sent.
+                                    let _ = done_rx.await;
+                                }
+                                Err(code) => {
+                                    _ = tx.send(Err(format!("guest returned error {code:?}")))
+                                }
                             }
-                            Err(code) => _ = tx.send(Err(format!("guest returned error {code:?}"))),
-                        }
-                        Ok(())
-                    })
-                    .await??;
-                wasmtime::Result::Ok(())
-            }))
+                            Ok(())
+                        })
+                        .await??;
+                    wasmtime::Result::Ok(())
+                }))
         }
     };
 
