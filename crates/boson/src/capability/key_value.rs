@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use wasmtime::component::Resource;
 
-use super::bindings::fermyon::spin::key_value as spin;
+use super::bindings::fermyon::spin2_0_0::key_value as spin;
 use super::bindings::wasi::keyvalue::{atomics, batch, store as wasi};
 use crate::host::HostState;
 use crate::runtime_config::{KeyValueStoreConfig, RuntimeConfig};

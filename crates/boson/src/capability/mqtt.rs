@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use wasmtime::component::Resource;
 
-use super::bindings::fermyon::spin::mqtt as spin;
+use super::bindings::fermyon::spin2_0_0::mqtt as spin;
 use super::bindings_p3::spin::mqtt::mqtt as spin3;
 use super::{SpinP3, with_state};
 use crate::host::{HostState, OutboundGrant};

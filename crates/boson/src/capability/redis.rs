@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::Mutex;
 use wasmtime::component::{Accessor, Resource};
 
-use super::bindings::fermyon::spin::redis as spin;
+use super::bindings::fermyon::spin2_0_0::redis as spin;
 use super::bindings_p3::spin::redis::redis as spin3;
 use super::{SpinP3, with_state};
 use crate::host::{HostState, OutboundGrant};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use wasmtime::component::Resource;
 
-use super::bindings::fermyon::spin::sqlite as spin;
+use super::bindings::fermyon::spin2_0_0::sqlite as spin;
 use crate::host::HostState;
 use crate::runtime_config::{RuntimeConfig, SqliteDatabaseConfig};
 

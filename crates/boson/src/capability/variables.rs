@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::bindings::fermyon::spin::variables as spin;
+use super::bindings::fermyon::spin2_0_0::variables as spin;
 use super::bindings::wasi::config::store as config;
 use crate::host::HostState;
 use crate::variables::VariableValue;

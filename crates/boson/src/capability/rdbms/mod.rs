@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokio::sync::Mutex;
 
-use super::bindings::fermyon::spin::rdbms_types as types;
+use super::bindings::fermyon::spin2_0_0::rdbms_types as types;
 use crate::host::{HostState, OutboundGrant};
 
 mod mysql;

@@ -4,7 +4,7 @@
 use wasmtime::component::Resource;
 
 use super::{MysqlHandle, failed, types};
-use crate::capability::bindings::fermyon::spin::mysql;
+use crate::capability::bindings::fermyon::spin2_0_0::mysql;
 use crate::host::HostState;
 
 fn mysql_param(p: types::ParameterValue) -> mysql_async::Value {

@@ -3,7 +3,7 @@
 use wasmtime::component::Resource;
 
 use super::{PgHandle, types};
-use crate::capability::bindings::fermyon::spin::postgres;
+use crate::capability::bindings::fermyon::spin2_0_0::postgres;
 use crate::host::HostState;
 
 /// A typed NULL that PostgreSQL accepts for any column type.
