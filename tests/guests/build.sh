@@ -6,7 +6,7 @@
 # Output: ${BOSON_GUESTS_DIR:-$HOME/.cache/boson/guests}/
 #   c/hello.wasm  c/hello-0.2.0.wasm  c/guest.wasm  c/kv.wasm  c/wasip1-command.wasm
 #   python/hello.wasm  python/guest.wasm  python/p3-hello.wasm  python/spin3-hello.wasm  python/kv.wasm
-#   python/p3-hello-spin-sdk.wasm  python/kv5.wasm
+#   python/p3-hello-spin-sdk.wasm  python/kv5.wasm  python/pg5.wasm
 #   js/hello.wasm  js/guest.wasm
 #   rust/hello.wasm
 #
@@ -220,6 +220,7 @@ guest c/hello-0.2.0    recipe_c_component "\"\$BOSON_WIT_0_2_0\" proxy-app none 
 guest c/guest          recipe_c_component "\"\$BOSON_WIT_0_2_12\" guest-app reactor \"$C/guest.c\"" "$C/guest.c"
 guest c/kv             recipe_c_component "\"$BOSON_WIT_GUEST\" kv-app proxy \"$C/kv.c\"" "$C/kv.c" "$BOSON_WIT"
 guest c/wasip1-command recipe_c_wasip1    "\"$C/wasip1-command.c\"" "$C/wasip1-command.c"
+guest python/pg5 recipe_python "\"\" spin:up/http-trigger@4.1.0 \"$PY/pg5\" \"\$BOSON_SPIN_SDK_DIR\"" "$PY/pg5"
 
 wait || true
 

@@ -5,6 +5,7 @@ mod harness;
 
 mod capabilities;
 mod guests;
+mod postgres;
 mod routing;
 mod sandbox;
 mod server;
