@@ -6,7 +6,7 @@
 # Output: ${BOSON_GUESTS_DIR:-$HOME/.cache/boson/guests}/
 #   c/hello.wasm  c/hello-0.2.0.wasm  c/guest.wasm  c/kv.wasm  c/wasip1-command.wasm
 #   python/hello.wasm  python/guest.wasm  python/p3-hello.wasm  python/spin3-hello.wasm  python/kv.wasm
-#   python/p3-hello-spin-sdk.wasm  python/kv5.wasm
+#   python/p3-hello-spin-sdk.wasm  python/kv5.wasm  python/pg5.wasm
 #   c/redis-trigger.wasm  c/mqtt-trigger.wasm  c/cron-trigger.wasm  c/nats-trigger.wasm
 #   python/redis-trigger-spin3.wasm  python/redis-trigger-spin5.wasm
 #   python/mqtt-trigger.wasm  python/cron-trigger.wasm  python/nats-trigger.wasm
@@ -260,6 +260,7 @@ for t in redis mqtt cron nats; do
   guest "c/$t-trigger" recipe_c_trigger "$t-trigger-app \"$C/$t-trigger.c\"" \
     "$C/$t-trigger.c" "$C/trigger-common.h" "$BOSON_WIT" "$GUEST_WIT"
 done
+guest python/pg5 recipe_python "\"\" spin:up/http-trigger@4.1.0 \"$PY/pg5\" \"\$BOSON_SPIN_SDK_DIR\"" "$PY/pg5"
 
 wait || true
 

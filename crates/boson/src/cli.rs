@@ -90,7 +90,7 @@ pub struct UpArgs {
     pub max_connections: usize,
     /// Bytes of each pooled memory and table kept resident between instances (reset in place
     /// rather than returned to the system): higher is faster to reuse, lower gives memory back.
-    #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, default_value = "1MiB", value_name = "SIZE", value_parser = parse_size)]
     pub pool_keep_resident: u64,
     /// Allocate instances on demand instead of from a pre-reserved pool.
     #[arg(long)]

@@ -2,8 +2,8 @@
 //! parts — its section of the runtime config (resolved before the runtime starts), the host
 //! implementation of its WIT interfaces (on [`HostState`]), and its linker registration below.
 //!
-//! The WIT is Boson's own, in `crates/boson/wit/`, with Spin's package, interface and type names
-//! so that components built with the Spin SDKs link unchanged.
+//! The WIT is Boson's own, in `crates/boson/wit/` and `crates/boson/wit-p3/`, with Spin's
+//! package, interface and type names so that components built with the Spin SDKs link unchanged.
 
 pub mod key_value;
 pub mod mqtt;
@@ -30,6 +30,7 @@ pub(crate) mod bindings {
             "fermyon:spin/mqtt.connection": crate::capability::mqtt::ConnectionHandle,
             "fermyon:spin/postgres.connection": crate::capability::rdbms::PgHandle,
             "fermyon:spin/mysql.connection": crate::capability::rdbms::MysqlHandle,
+            "spin:postgres/postgres.connection": crate::capability::rdbms::PgHandle,
         },
     });
 }
@@ -39,13 +40,23 @@ pub(crate) mod bindings_p3 {
     wasmtime::component::bindgen!({
         path: "wit-p3",
         world: "boson:platform-p3/capabilities",
-        imports: { default: trappable },
+        // 4.2.0's synchronous PostgreSQL calls wait for the network: async on the host, still
+        // blocking for the guest.
+        imports: {
+            default: trappable,
+            "spin:postgres/postgres.[static]connection.open": async | trappable,
+            "spin:postgres/postgres.[method]connection.query": async | trappable,
+            "spin:postgres/postgres.[method]connection.execute": async | trappable,
+            "spin:postgres/postgres.[method]connection-builder.build": async | trappable,
+        },
         with: {
             "spin:key-value/key-value.store": crate::capability::key_value::StoreHandle,
             "spin:redis/redis.connection": crate::capability::redis::ConnectionHandle,
             "spin:mqtt/mqtt.connection": crate::capability::mqtt::ConnectionHandle,
             "spin:sqlite/sqlite.connection": crate::capability::sqlite::ConnectionHandle,
             "spin:mysql/mysql.connection": crate::capability::rdbms::MysqlHandle,
+            "spin:postgres/postgres.connection": crate::capability::rdbms::PgHandle,
+            "spin:postgres/postgres.connection-builder": crate::capability::rdbms::PgBuilderHandle,
         },
     });
 }
@@ -68,7 +79,9 @@ pub(crate) fn with_state<U, R>(
 }
 
 /// Interfaces the capabilities provide, by exact import name (for start-up import checks).
-pub const PROVIDED_INTERFACES: [&str; 18] = [
+pub const PROVIDED_INTERFACES: [&str; 20] = [
+    "spin:postgres/postgres@3.0.0",
+    "spin:postgres/postgres@4.2.0",
     "spin:mysql/mysql@3.0.0",
     "spin:redis/redis@3.0.0",
     "spin:mqtt/mqtt@3.0.0",

@@ -6,6 +6,7 @@ mod harness;
 mod capabilities;
 mod guests;
 mod hardening;
+mod postgres;
 mod routing;
 mod sandbox;
 mod server;

@@ -1,8 +1,9 @@
-//! Outbound PostgreSQL and MySQL: Spin's `fermyon:spin/postgres` and `fermyon:spin/mysql` over
-//! `tokio-postgres` and `mysql_async`. A connection is allowed only to an address the
-//! component's `allowed_outbound_hosts` grants (`postgres://`, `mysql://`), with the same
-//! private-address rule as outbound HTTP, and goes to the address that passed the check.
-//! Connections are kept per component and address and shared by its instances.
+//! Outbound PostgreSQL and MySQL: Spin's `fermyon:spin/postgres`, `spin:postgres` (3.0.0 and
+//! 4.2.0) and `fermyon:spin/mysql`, `spin:mysql` over `tokio-postgres` and `mysql_async`. A
+//! connection is allowed only to an address the component's `allowed_outbound_hosts` grants
+//! (`postgres://`, `mysql://`), with the same private-address rule as outbound HTTP, and goes to
+//! the address that passed the check. Connections are kept per component and address (and, for
+//! PostgreSQL over TLS, the CA the guest trusts) and shared by its instances.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -14,12 +15,23 @@ use super::bindings::fermyon::spin2_0_0::rdbms_types as types;
 use crate::host::{HostState, OutboundGrant};
 
 mod mysql;
+mod pg_codecs;
+mod pg_tls;
+mod pg_values;
 mod postgres;
+mod spin_postgres;
 use crate::runtime_config::OutboundConnectionsConfig;
+use pg_tls::CaRoots;
 
 /// A guest's PostgreSQL connection.
 pub struct PgHandle {
     client: Arc<tokio_postgres::Client>,
+}
+
+/// A guest's `spin:postgres@4.2.0` connection builder: the address and the CA it trusts.
+pub struct PgBuilderHandle {
+    address: String,
+    ca: Option<Arc<CaRoots>>,
 }
 
 /// A guest's MySQL connection (a pool per address; each call takes a connection from it).
@@ -55,6 +67,21 @@ fn failed(e: impl std::fmt::Display) -> types::Error {
     types::Error::ConnectionFailed(e.to_string())
 }
 
+/// A PostgreSQL connection failure with its causes ("error performing TLS handshake: invalid
+/// peer certificate: UnknownIssuer"): tokio-postgres's own message stops at the first.
+fn pg_connect_failed(e: tokio_postgres::Error) -> types::Error {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.ends_with(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = cause.source();
+    }
+    types::Error::ConnectionFailed(message)
+}
+
 /// Checks `scheme://host:port` against the grants and returns the address to connect to.
 async fn checked_ip(
     grant: &OutboundGrant,
@@ -74,10 +101,12 @@ async fn checked_ip(
 }
 
 impl RdbmsConnections {
+    /// The component's client for `address` (and `ca`), connecting on first use.
     async fn postgres_client(
         &self,
         grant: &OutboundGrant,
         address: &str,
+        ca: Option<&CaRoots>,
     ) -> Result<Arc<tokio_postgres::Client>, types::Error> {
         let mut config: tokio_postgres::Config = address
             .parse()
@@ -88,28 +117,38 @@ impl RdbmsConnections {
         };
         let port = config.get_ports().first().copied().unwrap_or(5432);
         let ip = checked_ip(grant, "postgres", &host, port).await?;
+        let key = match ca {
+            Some(ca) => format!("{address}#ca={}", ca.fingerprint),
+            None => address.to_string(),
+        };
         let mut pool = self.postgres.lock().await;
-        if let Some(client) = pool.get(address)
+        if let Some(client) = pool.get(&key)
             && !client.is_closed()
         {
             return Ok(client.clone());
         }
-        if pool.len() >= self.limits.max_addresses {
+        if pool.len() >= self.limits.max_addresses && !pool.contains_key(&key) {
             return Err(too_many(self.limits.max_addresses));
         }
         config.hostaddr(ip);
         config.connect_timeout(std::time::Duration::from_secs(5));
-        let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(failed)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("postgres connection ended: {e}");
-            }
-        });
+        let client = if pg_tls::uses_tls(config.get_ssl_mode(), ca) {
+            let (client, connection) = config
+                .connect(pg_tls::MakeRustls::new(ca))
+                .await
+                .map_err(pg_connect_failed)?;
+            tokio::spawn(drive_postgres(connection));
+            client
+        } else {
+            let (client, connection) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(pg_connect_failed)?;
+            tokio::spawn(drive_postgres(connection));
+            client
+        };
         let client = Arc::new(client);
-        pool.insert(address.to_string(), client.clone());
+        pool.insert(key, client.clone());
         Ok(client)
     }
 
@@ -140,6 +179,17 @@ impl RdbmsConnections {
         pool.get_conn().await.map_err(failed)?;
         pools.insert(address.to_string(), pool.clone());
         Ok(pool)
+    }
+}
+
+/// Runs a PostgreSQL connection's I/O until it closes.
+async fn drive_postgres<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(e) = connection.await {
+        tracing::debug!("postgres connection ended: {e}");
     }
 }
 

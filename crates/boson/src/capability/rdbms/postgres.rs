@@ -2,29 +2,10 @@
 
 use wasmtime::component::Resource;
 
+use super::pg_codecs::Null;
 use super::{PgHandle, types};
 use crate::capability::bindings::fermyon::spin2_0_0::postgres;
 use crate::host::HostState;
-
-/// A typed NULL that PostgreSQL accepts for any column type.
-#[derive(Debug)]
-struct Null;
-
-impl tokio_postgres::types::ToSql for Null {
-    fn to_sql(
-        &self,
-        _: &tokio_postgres::types::Type,
-        _: &mut bytes::BytesMut,
-    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        Ok(tokio_postgres::types::IsNull::Yes)
-    }
-
-    fn accepts(_: &tokio_postgres::types::Type) -> bool {
-        true
-    }
-
-    tokio_postgres::types::to_sql_checked!();
-}
 
 type PgParam = Box<dyn tokio_postgres::types::ToSql + Sync + Send>;
 
@@ -144,7 +125,7 @@ impl postgres::HostConnection for HostState {
         address: String,
     ) -> wasmtime::Result<Result<Resource<PgHandle>, types::Error>> {
         let (pool, grant) = (self.rdbms.clone(), self.outbound_grant());
-        Ok(match pool.postgres_client(&grant, &address).await {
+        Ok(match pool.postgres_client(&grant, &address, None).await {
             Ok(client) => Ok(self.table.push(PgHandle { client })?),
             Err(e) => Err(e),
         })
