@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs the stress scripts (bounded, loopback only, about a minute in all) against the debug
+# build of boson. Called by scripts/test.sh after the test suite; figures in docs/RELIABILITY.md.
+set -euo pipefail
+cd "$(dirname "$0")"
+status=0
+for script in loop_flood.py slowloris.py; do
+  echo "== $script"
+  python3 "$script" || status=1
+done
+exit $status
