@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 status=0
-for script in loop_flood.py slowloris.py; do
+for script in loop_flood.py hostile_guests.py slowloris.py; do
   echo "== $script"
   python3 "$script" || status=1
 done

@@ -274,12 +274,13 @@ pub fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
             .max_tables_per_module(16)
             .max_memories_per_module(4)
             .table_elements(100_000)
-            // Reset small instances with memset instead of madvise, and batch the decommits
-            // that remain: fewer syscalls per request.
+            // Reset small instances with memset instead of madvise: fewer syscalls per request.
+            // Decommits are not batched: a batch waits until it is full, so after a burst of
+            // big instances (memory bombs) up to a batch of whole memories stayed resident.
             .linear_memory_keep_resident(options.keep_resident)
             .table_keep_resident(options.keep_resident)
             .async_stack_keep_resident(64 << 10)
-            .decommit_batch_size(32);
+            .decommit_batch_size(1);
         let mut pooled = config.clone();
         pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&pooled) {

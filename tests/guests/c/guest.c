@@ -437,6 +437,15 @@ static void route_alloc(void) {
     }
 }
 
+/* Unbounded recursion on the wasm stack only (no address-taken locals, so no shadow-stack use;
+ * optnone keeps the compiler from turning it into a loop): ends in a stack-overflow trap. */
+static volatile uint64_t recurse_limit = UINT64_MAX; /* never reached: keeps the compiler honest */
+
+__attribute__((noinline, optnone)) static uint64_t recurse(uint64_t n) {
+    if (n == recurse_limit) return n;
+    return recurse(n + 1) * 3 + n;
+}
+
 static void route_stdout(exports_wasi_http_incoming_handler_own_response_outparam_t out) {
     fputs("guest says hi on stdout\n", stdout);
     fflush(stdout);
@@ -557,6 +566,8 @@ void exports_wasi_http_incoming_handler_handle(
         route_loop();
     } else if (strcmp(first, "alloc") == 0) {
         route_alloc();
+    } else if (strcmp(first, "recurse") == 0) {
+        recurse(0);
     } else if (strcmp(first, "trap") == 0) {
         __builtin_trap();
     } else if (strcmp(first, "stdout") == 0) {
