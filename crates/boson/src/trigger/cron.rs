@@ -16,10 +16,10 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Dispatcher, TriggerTable, run_instance};
+use super::{EventTarget, TriggerTable};
 use crate::host::HostState;
 use crate::metrics::Metrics;
-use crate::runtime::{LoadedComponent, Runtime};
+use crate::runtime::Runtime;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -74,10 +74,8 @@ pub struct CronTrigger {
 
 struct Schedule {
     spec: CronSpec,
-    runtime: Arc<Runtime>,
-    component: Arc<LoadedComponent>,
+    target: EventTarget,
     pre: bindings::CronTriggerPre<HostState>,
-    dispatcher: Dispatcher,
 }
 
 impl CronTrigger {
@@ -88,27 +86,22 @@ impl CronTrigger {
     ) -> anyhow::Result<Self> {
         let mut schedules = Vec::new();
         for spec in specs {
-            let component = super::component(runtime, &spec.component)?.clone();
-            if !component.exports.iter().any(|e| e == EXPORT) {
-                return Err(component.missing_export(
-                    &format!("[[trigger.cron]] `{}`", spec.expression),
-                    "`handle-cron-event` (the Spin cron trigger plugin's world `spin-cron`)",
-                ));
-            }
-            let pre = bindings::CronTriggerPre::new(component.pre.clone())?;
-            let counters = metrics.register("cron", component.spec.id.clone(), &spec.expression);
             // One run at a time: a tick finding the slot taken is skipped.
-            let dispatcher = Dispatcher::new(
+            let target = EventTarget::new(
+                runtime,
+                metrics,
+                "cron",
+                &spec.component,
+                &spec.expression,
                 1,
-                counters,
-                format!("cron `{}` → {}", spec.expression, spec.component),
-            );
+                &[EXPORT],
+                "`handle-cron-event` (the Spin cron trigger plugin's world `spin-cron`)",
+            )?;
+            let pre = bindings::CronTriggerPre::new(target.component.pre.clone())?;
             schedules.push(Arc::new(Schedule {
                 spec: spec.clone(),
-                runtime: runtime.clone(),
-                component,
+                target,
                 pre,
-                dispatcher,
             }));
         }
         Ok(Self { schedules })
@@ -130,6 +123,7 @@ impl Schedule {
             self.spec.expression,
             self.spec.component
         );
+        let dispatcher = &self.target.dispatcher;
         // Only ticks after start: nothing missed while stopped is replayed.
         for tick in self.spec.schedule.upcoming(Utc) {
             let wait = (tick - Utc::now()).to_std().unwrap_or(Duration::ZERO);
@@ -139,10 +133,7 @@ impl Schedule {
             }
             let timestamp = u64::try_from(tick.timestamp()).unwrap_or(0);
             let this = self.clone();
-            let started = self
-                .dispatcher
-                .try_dispatch(async move { this.handle(timestamp).await });
-            if !started {
+            if !dispatcher.try_dispatch(async move { this.handle(timestamp).await }) {
                 tracing::warn!(
                     component = %self.spec.component,
                     "cron trigger: skipped the tick at {tick}: the previous run of `{}` is still going",
@@ -150,30 +141,21 @@ impl Schedule {
                 );
             }
         }
-        self.dispatcher.drain(grace).await;
+        dispatcher.drain(grace).await;
     }
 
     async fn handle(&self, timestamp: u64) -> Result<(), String> {
         let pre = self.pre.clone();
-        let outcome = run_instance(
-            &self.runtime,
-            &self.component,
-            move |mut store| async move {
+        self.target
+            .run(move |mut store| async move {
                 let guest = pre.instantiate_async(&mut store).await?;
                 let metadata = bindings::fermyon::spin_cron::cron_types::Metadata { timestamp };
                 guest
                     .call_handle_cron_event(&mut store, metadata)
                     .await
                     .map(|r| r.map_err(|e| format!("the guest returned {e:?}")))
-            },
-        )
-        .await;
-        let id = &self.component.spec.id;
-        match outcome {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(cause)) => Err(format!("component `{id}`: {cause}")),
-            Err(failure) => Err(format!("component `{id}`: {}", failure.cause)),
-        }
+            })
+            .await
     }
 }
 

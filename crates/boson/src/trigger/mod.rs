@@ -521,12 +521,74 @@ impl Triggers {
     }
 }
 
-/// Looks up the loaded component a trigger names.
-pub fn component<'r>(runtime: &'r Runtime, id: &str) -> anyhow::Result<&'r Arc<LoadedComponent>> {
-    runtime
-        .components
-        .get(id)
-        .ok_or_else(|| anyhow::anyhow!("component `{id}` was not loaded"))
+/// What every trigger entry holds: the component it runs, the runtime it runs in, and the
+/// dispatcher that counts and limits its events.
+pub struct EventTarget {
+    pub runtime: Arc<Runtime>,
+    pub component: Arc<LoadedComponent>,
+    pub dispatcher: Dispatcher,
+}
+
+impl EventTarget {
+    /// Finds the component, checks that it exports one of `exports` (described to the user as
+    /// `needed`), and registers the entry's metrics. `source` is the channel, topic, subject or
+    /// schedule.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one call per trigger type, all named"
+    )]
+    pub fn new(
+        runtime: &Arc<Runtime>,
+        metrics: &Metrics,
+        trigger: &'static str,
+        component: &str,
+        source: &str,
+        concurrency: usize,
+        exports: &[&str],
+        needed: &str,
+    ) -> anyhow::Result<Self> {
+        let component = runtime
+            .components
+            .get(component)
+            .ok_or_else(|| anyhow::anyhow!("component `{component}` was not loaded"))?
+            .clone();
+        if !exports
+            .iter()
+            .any(|name| component.exports.iter().any(|e| e == name))
+        {
+            return Err(
+                component.missing_export(&format!("[[trigger.{trigger}]] `{source}`"), needed)
+            );
+        }
+        let counters = metrics.register(trigger, component.spec.id.clone(), source);
+        let label = format!("{trigger} `{source}` → {}", component.spec.id);
+        Ok(Self {
+            runtime: runtime.clone(),
+            dispatcher: Dispatcher::new(concurrency, counters, label),
+            component,
+        })
+    }
+
+    /// Whether the component exports `name`.
+    pub fn exports(&self, name: &str) -> bool {
+        self.component.exports.iter().any(|e| e == name)
+    }
+
+    /// Runs `call` in a fresh instance of the component. The guest's own error (`Ok(Err)`), a
+    /// trap or a timeout becomes the cause, naming the component.
+    pub async fn run<T, F, Fut>(&self, call: F) -> Result<T, String>
+    where
+        T: Send + 'static,
+        F: FnOnce(Store<HostState>) -> Fut,
+        Fut: Future<Output = wasmtime::Result<Result<T, String>>> + Send + 'static,
+    {
+        let id = &self.component.spec.id;
+        match run_instance(&self.runtime, &self.component, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(cause)) => Err(format!("component `{id}`: {cause}")),
+            Err(failure) => Err(format!("component `{id}`: {}", failure.cause)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,10 +16,10 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, Publish, QoS};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::{AppTriggerSettings, Backoff, Dispatcher, TriggerTable, redact, run_instance};
+use super::{AppTriggerSettings, Backoff, EventTarget, TriggerTable, redact};
 use crate::host::HostState;
 use crate::metrics::Metrics;
-use crate::runtime::{LoadedComponent, Runtime};
+use crate::runtime::Runtime;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -151,10 +151,8 @@ pub struct MqttTrigger {
 
 struct Subscription {
     spec: MqttSpec,
-    runtime: Arc<Runtime>,
-    component: Arc<LoadedComponent>,
+    target: EventTarget,
     pre: bindings::MqttTriggerPre<HostState>,
-    dispatcher: Dispatcher,
 }
 
 impl MqttTrigger {
@@ -165,26 +163,21 @@ impl MqttTrigger {
     ) -> anyhow::Result<Self> {
         let mut subscriptions = Vec::new();
         for spec in specs {
-            let component = super::component(runtime, &spec.component)?.clone();
-            if !component.exports.iter().any(|e| e == EXPORT) {
-                return Err(component.missing_export(
-                    &format!("[[trigger.mqtt]] topic `{}`", spec.topic),
-                    "`handle-message` (the Spin MQTT trigger plugin's world `spin-mqtt`)",
-                ));
-            }
-            let pre = bindings::MqttTriggerPre::new(component.pre.clone())?;
-            let counters = metrics.register("mqtt", component.spec.id.clone(), &spec.topic);
-            let dispatcher = Dispatcher::new(
+            let target = EventTarget::new(
+                runtime,
+                metrics,
+                "mqtt",
+                &spec.component,
+                &spec.topic,
                 spec.concurrency,
-                counters,
-                format!("mqtt `{}` → {}", spec.topic, spec.component),
-            );
+                &[EXPORT],
+                "`handle-message` (the Spin MQTT trigger plugin's world `spin-mqtt`)",
+            )?;
+            let pre = bindings::MqttTriggerPre::new(target.component.pre.clone())?;
             subscriptions.push(Subscription {
                 spec: spec.clone(),
-                runtime: runtime.clone(),
-                component,
+                target,
                 pre,
-                dispatcher,
             });
         }
         Ok(Self { subscriptions })
@@ -227,7 +220,8 @@ impl Subscription {
                 while let Some(message) = incoming.recv().await {
                     let handler = this.clone();
                     let client = client.clone();
-                    this.dispatcher
+                    this.target
+                        .dispatcher
                         .dispatch(async move { handler.handle(message, client).await })
                         .await;
                 }
@@ -248,7 +242,7 @@ impl Subscription {
                     }
                 }
                 Ok(Event::Incoming(Packet::SubAck(_))) => {
-                    self.dispatcher.metrics.set_connected(true);
+                    self.target.dispatcher.metrics.set_connected(true);
                     tracing::info!(
                         "mqtt trigger: subscribed at {shown} to `{}` (QoS {})",
                         spec.topic,
@@ -260,7 +254,7 @@ impl Subscription {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    self.dispatcher.metrics.set_connected(false);
+                    self.target.dispatcher.metrics.set_connected(false);
                     tracing::warn!(
                         "mqtt trigger: connection to {shown} failed: {e}; retrying in {:?}",
                         backoff.current()
@@ -271,10 +265,10 @@ impl Subscription {
                 }
             }
         }
-        self.dispatcher.metrics.set_connected(false);
+        self.target.dispatcher.metrics.set_connected(false);
         // Messages still queued are not acknowledged: the broker redelivers those of QoS ≥ 1.
         worker.abort();
-        self.dispatcher.drain(grace).await;
+        self.target.dispatcher.drain(grace).await;
         // Let the event loop send the last acknowledgements and the DISCONNECT.
         let _ = client.try_disconnect();
         let _ = tokio::time::timeout(Duration::from_millis(500), async {
@@ -291,36 +285,30 @@ impl Subscription {
         let payload = message.payload.to_vec();
         let topic = message.topic.clone();
         let pre = self.pre.clone();
-        let outcome = run_instance(
-            &self.runtime,
-            &self.component,
-            move |mut store| async move {
+        let result = self
+            .target
+            .run(move |mut store| async move {
                 let guest = pre.instantiate_async(&mut store).await?;
                 let metadata = bindings::spin::mqtt_trigger::spin_mqtt_types::Metadata { topic };
                 guest
                     .call_handle_message(&mut store, &payload, &metadata)
                     .await
                     .map(|r| r.map_err(|e| format!("the guest returned {e:?}")))
-            },
-        )
-        .await;
-        let id = &self.component.spec.id;
-        match outcome {
-            Ok(Ok(())) => {
+            })
+            .await;
+        match result {
+            Ok(()) => {
                 if message.qos != QoS::AtMostOnce {
-                    client
-                        .ack(&message)
-                        .await
-                        .map_err(|e| format!("component `{id}`: cannot acknowledge: {e}"))?;
+                    client.ack(&message).await.map_err(|e| {
+                        format!(
+                            "component `{}`: cannot acknowledge: {e}",
+                            self.target.component.spec.id
+                        )
+                    })?;
                 }
                 Ok(())
             }
-            Ok(Err(cause)) => Err(format!("component `{id}`: {cause}{}", unacked(&message))),
-            Err(failure) => Err(format!(
-                "component `{id}`: {}{}",
-                failure.cause,
-                unacked(&message)
-            )),
+            Err(cause) => Err(format!("{cause}{}", unacked(&message))),
         }
     }
 }

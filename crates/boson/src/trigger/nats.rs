@@ -16,10 +16,10 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
-use super::{AppTriggerSettings, Backoff, Dispatcher, TriggerTable, redact, run_instance};
+use super::{AppTriggerSettings, Backoff, EventTarget, TriggerTable, redact};
 use crate::host::HostState;
 use crate::metrics::Metrics;
-use crate::runtime::{LoadedComponent, Runtime};
+use crate::runtime::Runtime;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -116,10 +116,8 @@ struct Server {
 
 struct Subscription {
     spec: NatsSpec,
-    runtime: Arc<Runtime>,
-    component: Arc<LoadedComponent>,
+    target: EventTarget,
     pre: bindings::NatsTriggerPre<HostState>,
-    dispatcher: Dispatcher,
 }
 
 impl NatsTrigger {
@@ -130,20 +128,17 @@ impl NatsTrigger {
     ) -> anyhow::Result<Self> {
         let mut servers: BTreeMap<String, Server> = BTreeMap::new();
         for spec in specs {
-            let component = super::component(runtime, &spec.component)?.clone();
-            if !component.exports.iter().any(|e| e == EXPORT) {
-                return Err(component.missing_export(
-                    &format!("[[trigger.nats]] subject `{}`", spec.subject),
-                    &format!("`{EXPORT}`"),
-                ));
-            }
-            let pre = bindings::NatsTriggerPre::new(component.pre.clone())?;
-            let counters = metrics.register("nats", component.spec.id.clone(), &spec.subject);
-            let dispatcher = Dispatcher::new(
+            let target = EventTarget::new(
+                runtime,
+                metrics,
+                "nats",
+                &spec.component,
+                &spec.subject,
                 spec.concurrency,
-                counters,
-                format!("nats `{}` → {}", spec.subject, spec.component),
-            );
+                &[EXPORT],
+                &format!("`{EXPORT}`"),
+            )?;
+            let pre = bindings::NatsTriggerPre::new(target.component.pre.clone())?;
             servers
                 .entry(spec.address.clone())
                 .or_insert_with(|| Server {
@@ -154,10 +149,8 @@ impl NatsTrigger {
                 .subscriptions
                 .push(Arc::new(Subscription {
                     spec: spec.clone(),
-                    runtime: runtime.clone(),
-                    component,
+                    target,
                     pre,
-                    dispatcher,
                 }));
         }
         Ok(Self {
@@ -225,13 +218,13 @@ impl Server {
         // The subscriptions are live on the server once a flush round-trip has completed.
         if client.flush().await.is_ok() {
             for s in &self.subscriptions {
-                s.dispatcher.metrics.set_connected(true);
+                s.target.dispatcher.metrics.set_connected(true);
             }
             tracing::info!("nats trigger: subscribed at {shown}");
         }
         while tasks.join_next().await.is_some() {}
         for s in &self.subscriptions {
-            s.dispatcher.drain(grace).await;
+            s.target.dispatcher.drain(grace).await;
         }
         let _ = client.flush().await;
     }
@@ -266,7 +259,7 @@ impl Server {
                         );
                     }
                     for s in &subscriptions {
-                        s.dispatcher.metrics.set_connected(up);
+                        s.target.dispatcher.metrics.set_connected(up);
                     }
                 }
             });
@@ -293,7 +286,8 @@ impl Subscription {
             };
             let this = self.clone();
             let client = client.clone();
-            self.dispatcher
+            self.target
+                .dispatcher
                 .dispatch(async move { this.handle(message, client).await })
                 .await;
         }
@@ -322,32 +316,25 @@ impl Subscription {
             headers,
         };
         let pre = self.pre.clone();
-        let outcome = run_instance(
-            &self.runtime,
-            &self.component,
-            move |mut store| async move {
+        let reply = self
+            .target
+            .run(move |mut store| async move {
                 let guest = pre.instantiate_async(&mut store).await?;
                 guest
                     .boson_nats_inbound_nats()
                     .call_handle_message(&mut store, &guest_message)
                     .await
                     .map(|r| r.map_err(|e| format!("the guest returned {e:?}")))
-            },
-        )
-        .await;
-        let id = &self.component.spec.id;
-        match outcome {
-            Ok(Ok(reply)) => {
-                if let (Some(to), Some(body)) = (reply_to, reply) {
-                    client
-                        .publish(to, body.into())
-                        .await
-                        .map_err(|e| format!("component `{id}`: cannot send the reply: {e}"))?;
-                }
-                Ok(())
-            }
-            Ok(Err(cause)) => Err(format!("component `{id}`: {cause}")),
-            Err(failure) => Err(format!("component `{id}`: {}", failure.cause)),
+            })
+            .await?;
+        if let (Some(to), Some(body)) = (reply_to, reply) {
+            client.publish(to, body.into()).await.map_err(|e| {
+                format!(
+                    "component `{}`: cannot send the reply: {e}",
+                    self.target.component.spec.id
+                )
+            })?;
         }
+        Ok(())
     }
 }

@@ -15,10 +15,10 @@ use futures::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{AppTriggerSettings, Backoff, Dispatcher, TriggerTable, redact, run_instance};
+use super::{AppTriggerSettings, Backoff, Dispatcher, EventTarget, TriggerTable, redact};
 use crate::host::HostState;
 use crate::metrics::Metrics;
-use crate::runtime::{LoadedComponent, Runtime};
+use crate::runtime::Runtime;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -80,7 +80,8 @@ pub(super) fn resolve(
     })
 }
 
-enum Handler {
+/// The export a component answers through.
+enum Export {
     V2(bindings::RedisTriggerPre<HostState>),
     V3(bindings_p3::RedisTriggerPre<HostState>),
 }
@@ -107,10 +108,8 @@ pub struct RedisTrigger {
 /// Runs each message of one subscription in a fresh instance of its component.
 #[derive(Clone)]
 struct Worker {
-    runtime: Arc<Runtime>,
-    component: Arc<LoadedComponent>,
-    handler: Arc<Handler>,
-    dispatcher: Dispatcher,
+    target: Arc<EventTarget>,
+    export: Arc<Export>,
 }
 
 impl RedisTrigger {
@@ -122,23 +121,23 @@ impl RedisTrigger {
         let mut by_address: BTreeMap<String, Connection> = BTreeMap::new();
         let mut workers = Vec::new();
         for spec in specs {
-            let component = super::component(runtime, &spec.component)?.clone();
-            let handler = if component.exports.iter().any(|e| e == EXPORT_V3) {
-                Handler::V3(bindings_p3::RedisTriggerPre::new(component.pre.clone())?)
-            } else if component.exports.iter().any(|e| e == EXPORT_V2) {
-                Handler::V2(bindings::RedisTriggerPre::new(component.pre.clone())?)
-            } else {
-                return Err(component.missing_export(
-                    &format!("[[trigger.redis]] channel `{}`", spec.channel),
-                    &format!("`{EXPORT_V2}` or `{EXPORT_V3}`"),
-                ));
-            };
-            let counters = metrics.register("redis", component.spec.id.clone(), &spec.channel);
-            let dispatcher = Dispatcher::new(
+            let target = EventTarget::new(
+                runtime,
+                metrics,
+                "redis",
+                &spec.component,
+                &spec.channel,
                 spec.concurrency,
-                counters,
-                format!("redis `{}` → {}", spec.channel, spec.component),
-            );
+                &[EXPORT_V2, EXPORT_V3],
+                &format!("`{EXPORT_V2}` or `{EXPORT_V3}`"),
+            )?;
+            let pre = target.component.pre.clone();
+            let export = if target.exports(EXPORT_V3) {
+                Export::V3(bindings_p3::RedisTriggerPre::new(pre)?)
+            } else {
+                Export::V2(bindings::RedisTriggerPre::new(pre)?)
+            };
+            let dispatcher = target.dispatcher.clone();
             // A queue per subscriber: a slow component does not hold up the others.
             let (tx, rx) = mpsc::channel(1024);
             let connection = by_address
@@ -156,10 +155,8 @@ impl RedisTrigger {
             workers.push((
                 rx,
                 Worker {
-                    runtime: runtime.clone(),
-                    component,
-                    handler: Arc::new(handler),
-                    dispatcher,
+                    target: Arc::new(target),
+                    export: Arc::new(export),
                 },
             ));
         }
@@ -174,7 +171,7 @@ impl RedisTrigger {
         let mut tasks = tokio::task::JoinSet::new();
         let mut dispatchers = Vec::new();
         for (rx, worker) in self.workers {
-            dispatchers.push(worker.dispatcher.clone());
+            dispatchers.push(worker.target.dispatcher.clone());
             tasks.spawn(worker.run(rx, shutdown.clone()));
         }
         for connection in self.connections {
@@ -269,36 +266,32 @@ impl Worker {
                 () = shutdown.cancelled() => return,
             };
             let this = self.clone();
-            self.dispatcher
+            self.target
+                .dispatcher
                 .dispatch(async move { this.handle(payload).await })
                 .await;
         }
     }
 
     async fn handle(&self, payload: Vec<u8>) -> Result<(), String> {
-        let outcome = match &*self.handler {
-            Handler::V2(pre) => {
+        match &*self.export {
+            Export::V2(pre) => {
                 let pre = pre.clone();
-                run_instance(
-                    &self.runtime,
-                    &self.component,
-                    move |mut store| async move {
+                self.target
+                    .run(move |mut store| async move {
                         let guest = pre.instantiate_async(&mut store).await?;
                         guest
                             .fermyon_spin_inbound_redis()
                             .call_handle_message(&mut store, &payload)
                             .await
                             .map(|r| r.map_err(|e| format!("the guest returned {e:?}")))
-                    },
-                )
-                .await
+                    })
+                    .await
             }
-            Handler::V3(pre) => {
+            Export::V3(pre) => {
                 let pre = pre.clone();
-                run_instance(
-                    &self.runtime,
-                    &self.component,
-                    move |mut store| async move {
+                self.target
+                    .run(move |mut store| async move {
                         let guest = pre.instantiate_async(&mut store).await?;
                         store
                             .run_concurrent(async move |accessor| {
@@ -309,18 +302,9 @@ impl Worker {
                                     .map(|r| r.map_err(|e| format!("the guest returned {e:?}")))
                             })
                             .await?
-                    },
-                )
-                .await
+                    })
+                    .await
             }
-        };
-        match outcome {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(cause)) => Err(format!("component `{}`: {cause}", self.component.spec.id)),
-            Err(failure) => Err(format!(
-                "component `{}`: {}",
-                self.component.spec.id, failure.cause
-            )),
         }
     }
 }

@@ -5,15 +5,6 @@ use std::time::Duration;
 
 use crate::harness::*;
 
-/// A per-test prefix so tests sharing a Redis database never see each other's keys.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
 fn kv_manifest(wasm: &std::path::Path) -> String {
     format!(
         r#"spin_manifest_version = 2

@@ -8,6 +8,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A per-test name (key prefix, channel, table) so tests sharing a service never see each
+/// other's data.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
 /// Where `tests/guests/build.sh` put the components.
 pub fn guests_dir() -> PathBuf {
     std::env::var_os("BOSON_GUESTS_DIR")

@@ -12,15 +12,6 @@ use crate::harness::*;
 
 const RECORDS: &str = "redis://127.0.0.1:6379";
 
-/// A per-test name so tests sharing a broker never see each other's messages.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
 fn records() -> redis::Connection {
     redis::Client::open(RECORDS)
         .unwrap()
@@ -363,7 +354,7 @@ source = "{}"
     let app = AppDir::new(&manifest);
     let err = start_failure(app.path(), &[]);
     assert!(
-        err.contains("component `web` is run by [[trigger.redis]] channel `x`")
+        err.contains("component `web` is run by [[trigger.redis]] `x`")
             && err.contains("fermyon:spin/inbound-redis"),
         "{err}"
     );
