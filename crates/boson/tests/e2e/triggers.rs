@@ -841,3 +841,35 @@ fn cron_every_second_runs_n_times_in_n_seconds_in_c_and_python() {
         boson.stderr()
     );
 }
+
+#[test]
+fn sigterm_lets_running_trigger_events_finish() {
+    let server = Broker::started(BrokerKind::Nats);
+    let key = unique("nats-drain");
+    let wasm = guest("c", "nats-trigger");
+    let manifest = nats_manifest(&server.url(), &[("c", "jobs", None, &wasm, key.clone())]);
+    let app = AppDir::new(&manifest);
+    let mut boson = Boson::start(app.path(), &["--timeout", "2s", "--grace-period", "10s"]);
+    wait_connected(&boson, Duration::from_secs(30));
+    // A guest that loops until its deadline is running when the stop signal comes.
+    nats_publish(&server.url(), "jobs", &["loop".into()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while trigger_status(&boson)[0]["in_flight"] != 1 {
+        assert!(Instant::now() < deadline, "{}", boson.stderr());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stopped = Instant::now();
+    boson.signal(SIGTERM);
+    assert_eq!(boson.wait_exit(Duration::from_secs(10)), Some(0));
+    // Boson waited for the event to end (at its 2 s deadline) before exiting.
+    let waited = stopped.elapsed();
+    assert!(
+        waited > Duration::from_millis(500),
+        "exited after {waited:?}"
+    );
+    assert!(
+        boson.stderr().contains("deadline of 2s exceeded"),
+        "{}",
+        boson.stderr()
+    );
+}
