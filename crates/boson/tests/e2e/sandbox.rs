@@ -67,14 +67,19 @@ allowed_outbound_hosts = ["http://127.0.0.1:{}", "http://*:{}"]
     assert_eq!(r.status, 200, "{lang}: granted host: {}", r.text());
     assert!(r.text().contains("from upstream"), "{lang}: {}", r.text());
 
-    // Not granted at all, a loopback address the wildcard does not name, a name that
-    // resolves to loopback, and the cloud metadata address: all refused, none connected.
+    // Not granted at all, a loopback address the wildcard does not name (also spelled as an
+    // IPv4-mapped IPv6 address, 0.0.0.0 or a bare integer), a name that resolves to loopback, a
+    // private address and the cloud metadata address: all refused, none connected.
     let port = forbidden.addr.port();
     for url in [
         format!("http://example.com:{}/", allowed.addr.port() + 1),
         format!("http://127.0.0.1:{port}/"),
         format!("http://localhost:{port}/"),
         format!("http://[::1]:{port}/"),
+        format!("http://[::ffff:127.0.0.1]:{port}/"),
+        format!("http://0.0.0.0:{port}/"),
+        format!("http://2130706433:{port}/"),
+        format!("http://10.0.0.1:{port}/"),
         format!("http://169.254.169.254:{port}/latest/meta-data"),
     ] {
         let r = outbound(&url);
