@@ -217,7 +217,15 @@ async fn resolve_manifest(
     )?;
     let app_variables = resolve_app_variables(&manifest.variables, &sources)
         .with_context(|| format!("{file}: [variables]"))?;
-    let mut components = BTreeMap::new();
+    let mut resolver = ComponentResolver {
+        manifest: &manifest,
+        file: &file,
+        base_dir,
+        state_dir: &state_dir,
+        options,
+        app_variables: &app_variables,
+        components: BTreeMap::new(),
+    };
     let mut http_triggers = Vec::new();
     for trigger in &manifest.http_triggers {
         if let Some(boson_manifest::Executor::Wagi { .. }) = &trigger.executor {
@@ -233,24 +241,7 @@ async fn resolve_manifest(
         let target = match &trigger.target {
             HttpTarget::StaticResponse(r) => HttpTargetSpec::Static(r.clone()),
             HttpTarget::Component(id) => {
-                if !components.contains_key(id) {
-                    let component = manifest.components.get(id).with_context(|| {
-                        format!(
-                            "{file}:{}: trigger names component `{id}`, which is not defined",
-                            trigger.line
-                        )
-                    })?;
-                    let resolved = resolve_component(
-                        component,
-                        &file,
-                        base_dir,
-                        &state_dir,
-                        options,
-                        &app_variables,
-                    )
-                    .await?;
-                    components.insert(id.clone(), resolved);
-                }
+                resolver.require(id, trigger.line).await?;
                 HttpTargetSpec::Component(id.clone())
             }
         };
@@ -277,29 +268,10 @@ async fn resolve_manifest(
             &app_variables,
         );
         let spec = crate::trigger::resolve(t, table, &app_settings)?;
-        if let std::collections::btree_map::Entry::Vacant(slot) =
-            components.entry(spec.component().to_string())
-        {
-            let id = slot.key();
-            let component = manifest.components.get(id).with_context(|| {
-                format!(
-                    "{file}:{}: trigger names component `{id}`, which is not defined",
-                    trigger.line
-                )
-            })?;
-            let resolved = resolve_component(
-                component,
-                &file,
-                base_dir,
-                &state_dir,
-                options,
-                &app_variables,
-            )
-            .await?;
-            slot.insert(resolved);
-        }
+        resolver.require(spec.component(), trigger.line).await?;
         triggers.push(spec);
     }
+    let components = resolver.components;
     Ok(ResolvedApp {
         name: manifest.application.name.clone(),
         version: manifest.application.version.clone(),
@@ -310,6 +282,43 @@ async fn resolve_manifest(
         http_triggers,
         triggers,
     })
+}
+
+/// Resolves each component a trigger names, once, in the order triggers name them.
+struct ComponentResolver<'a> {
+    manifest: &'a Manifest,
+    file: &'a str,
+    base_dir: &'a Path,
+    state_dir: &'a Path,
+    options: &'a ResolveOptions,
+    app_variables: &'a BTreeMap<String, VariableValue>,
+    components: BTreeMap<String, ResolvedComponent>,
+}
+
+impl ComponentResolver<'_> {
+    /// Resolves component `id`, named by the trigger on `line`, unless that is done already.
+    async fn require(&mut self, id: &str, line: usize) -> anyhow::Result<()> {
+        if self.components.contains_key(id) {
+            return Ok(());
+        }
+        let component = self.manifest.components.get(id).with_context(|| {
+            format!(
+                "{}:{line}: trigger names component `{id}`, which is not defined",
+                self.file
+            )
+        })?;
+        let resolved = resolve_component(
+            component,
+            self.file,
+            self.base_dir,
+            self.state_dir,
+            self.options,
+            self.app_variables,
+        )
+        .await?;
+        self.components.insert(id.to_string(), resolved);
+        Ok(())
+    }
 }
 
 /// The 1-based line on which `header` (a `[table]` header) is written, if it is.
