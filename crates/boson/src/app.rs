@@ -247,7 +247,12 @@ async fn resolve_manifest(
         };
         http_triggers.push(HttpTriggerSpec { route, target });
     }
-    let text = std::fs::read_to_string(manifest_path).unwrap_or_default();
+    // Read again only to point errors in `[application.trigger.<type>]` at their line.
+    let text = if manifest.other_triggers.is_empty() {
+        String::new()
+    } else {
+        std::fs::read_to_string(manifest_path).unwrap_or_default()
+    };
     let mut triggers = Vec::new();
     for trigger in &manifest.other_triggers {
         let t = &trigger.trigger_type;

@@ -454,34 +454,16 @@ impl Triggers {
         runtime: &Arc<Runtime>,
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
-        let redis: Vec<_> = specs
-            .iter()
-            .filter_map(|s| match s {
-                TriggerSpec::Redis(r) => Some(r.clone()),
-                _ => None,
-            })
-            .collect();
-        let mqtt: Vec<_> = specs
-            .iter()
-            .filter_map(|s| match s {
-                TriggerSpec::Mqtt(m) => Some(m.clone()),
-                _ => None,
-            })
-            .collect();
-        let nats: Vec<_> = specs
-            .iter()
-            .filter_map(|s| match s {
-                TriggerSpec::Nats(n) => Some(n.clone()),
-                _ => None,
-            })
-            .collect();
-        let cron: Vec<_> = specs
-            .iter()
-            .filter_map(|s| match s {
-                TriggerSpec::Cron(c) => Some(c.clone()),
-                _ => None,
-            })
-            .collect();
+        let (mut redis, mut mqtt, mut nats, mut cron) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for spec in specs {
+            match spec {
+                TriggerSpec::Redis(s) => redis.push(s.clone()),
+                TriggerSpec::Mqtt(s) => mqtt.push(s.clone()),
+                TriggerSpec::Nats(s) => nats.push(s.clone()),
+                TriggerSpec::Cron(s) => cron.push(s.clone()),
+            }
+        }
         Ok(Self {
             redis: (!redis.is_empty())
                 .then(|| redis::RedisTrigger::new(&redis, runtime, metrics))
