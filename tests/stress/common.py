@@ -24,13 +24,15 @@ def guest(lang, name):
 class Boson:
     """`boson up` serving one component at `/...`; stopped on exit of the `with` block."""
 
-    def __init__(self, wasm, *args):
-        self.dir = tempfile.mkdtemp(prefix="boson-stress-")
+    def __init__(self, wasm, *args, app_dir=None, component_extra=""):
+        """`app_dir`: an existing folder to (re)use, keeping its state between runs;
+        `component_extra`: more manifest lines for the component (grants)."""
+        self.dir = app_dir or tempfile.mkdtemp(prefix="boson-stress-")
         with open(os.path.join(self.dir, "spin.toml"), "w") as f:
             f.write(
                 'spin_manifest_version = 2\n[application]\nname = "stress"\n'
                 '[[trigger.http]]\nroute = "/..."\ncomponent = "guest"\n'
-                f'[component.guest]\nsource = "{wasm}"\n'
+                f'[component.guest]\nsource = "{wasm}"\n{component_extra}'
             )
         self.proc = subprocess.Popen(
             [BOSON, "up", "--listen", "127.0.0.1:0", "--from", self.dir, "-q", *args],

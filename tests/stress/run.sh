@@ -8,4 +8,7 @@ for script in loop_flood.py hostile_guests.py slowloris.py; do
   echo "== $script"
   python3 "$script" || status=1
 done
+# 200 cycles take a few minutes; CI runs a bounded number (KILL_CYCLES overrides).
+echo "== kill_cycles.py"
+KILL_CYCLES=${KILL_CYCLES:-50} python3 kill_cycles.py || status=1
 exit $status

@@ -1,7 +1,13 @@
 """Hostile clients, item 6: 2,000 connections that send a request-header byte every second are
 closed at the header-read timeout (3 s here), and 200 slow request bodies end at the request
-deadline, while a normal load on the side keeps ≥ 99.9 % success. Bounded: about 12 s."""
+deadline, while a normal load on the side keeps ≥ 99.9 % success. Then 200 slow readers of an
+8 MiB response (a byte a second) are cut off at the write-stall timeout (2 s here, the request
+deadline being 30 s), again beside a normal load: all 200 connections must be gone within 6.5 s
+of the start (the 200 guests first write until their connections stall — seconds on 2 cores —
+and then wait out the 2 s). Bounded: about 20 s."""
 import asyncio
+import os
+import socket
 import sys
 import time
 
@@ -63,6 +69,64 @@ async def slow_body_client(addr, ended_after, statuses):
     statuses.append(status)
 
 
+SLOW_READERS = 200
+WRITE_STALL = 2.0
+READER_SECONDS = 7.0
+
+
+async def slow_reader_client(addr, until):
+    """Asks for 8 MiB and then reads a byte a second, with a tiny receive buffer."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, addr)
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(b"GET /big/8388608 HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        while time.monotonic() < until:
+            if not await reader.read(1):
+                break
+            await asyncio.sleep(1.0)
+        writer.close()
+    except (ConnectionError, OSError):
+        pass
+
+
+def open_sockets(pid):
+    fd_dir = f"/proc/{pid}/fd"
+    count = 0
+    for fd in os.listdir(fd_dir):
+        try:
+            count += os.readlink(os.path.join(fd_dir, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return count
+
+
+async def slow_readers(boson):
+    """Starts the slow readers; returns seconds until the host had closed (nearly) all of their
+    connections (or None), the connections held at the peak, and the normal load's outcomes."""
+    addr = boson.addr
+    baseline = open_sockets(boson.proc.pid)
+    outcomes = []
+    start = time.monotonic()
+    until = start + READER_SECONDS
+    tasks = [asyncio.create_task(normal_client(addr, until, outcomes)) for _ in range(8)]
+    tasks += [asyncio.create_task(slow_reader_client(addr, until)) for _ in range(SLOW_READERS)]
+    await asyncio.sleep(0.5)
+    peak = open_sockets(boson.proc.pid)
+    released = None
+    while time.monotonic() < until:
+        held = open_sockets(boson.proc.pid) - baseline
+        if held < SLOW_READERS // 10:
+            released = time.monotonic() - start
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.gather(*tasks)
+    return released, peak - baseline, outcomes
+
+
 async def normal_client(addr, until, outcomes):
     while time.monotonic() < until:
         start = time.monotonic()
@@ -101,6 +165,20 @@ def main():
                     f"{len(body_ended)} slow bodies ended: p50 {percentile(body_ended, 50):.2f} s, "
                     f"max {max(body_ended):.2f} s (deadline {DEADLINE:.0f} s; statuses "
                     f"{sorted(set(body_statuses), key=str)})")
+        good = sum(1 for g, _ in outcomes if g)
+        rate = good / len(outcomes) if outcomes else 0.0
+        ok &= check(rate >= 0.999,
+                    f"normal load meanwhile: {good}/{len(outcomes)} succeeded ({rate*100:.2f} %), "
+                    f"p99 {percentile([d for _, d in outcomes], 99)*1000:.0f} ms")
+        ok &= check(not any("panicked" in l for l in boson.stderr), "no panic in the host log")
+    with Boson(guest("c", "guest"), "--timeout", "30s",
+               "--write-stall-timeout", f"{WRITE_STALL:.0f}s") as boson:
+        released, peak, outcomes = asyncio.run(slow_readers(boson))
+        ok &= check(released is not None and released <= WRITE_STALL + 4.5,
+                    f"{SLOW_READERS} slow readers of 8 MiB ({peak} connections held at the peak): "
+                    f"all cut off after "
+                    f"{'never' if released is None else f'{released:.2f} s'} "
+                    f"(write-stall timeout {WRITE_STALL:.0f} s, deadline 30 s)")
         good = sum(1 for g, _ in outcomes if g)
         rate = good / len(outcomes) if outcomes else 0.0
         ok &= check(rate >= 0.999,

@@ -501,7 +501,7 @@ async fn fetch_source(url: &str, digest: &str, cache_dir: &Path) -> anyhow::Resu
             http_body_util::Empty::new().map_err(|never: std::convert::Infallible| match never {}),
         ))
         .context("building request")?;
-    let response = crate::outbound::send_checked(Arc::new(policy), "boson".into(), request)
+    let response = crate::outbound::send_checked(Arc::new(policy), "boson".into(), None, request)
         .await
         .map_err(|e| anyhow::anyhow!("download failed: {e:?}"))?;
     if !response.status().is_success() {

@@ -101,6 +101,10 @@ pub struct UpArgs {
     /// Time a client gets to send its request headers.
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
+    /// A connection whose response writes make no progress for this long is closed (a client
+    /// that stopped reading).
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub write_stall_timeout: Duration,
 }
 
 /// Logging to stderr: `RUST_LOG` if set, else info (warn with `--quiet`).
@@ -215,7 +219,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         keep_resident: usize::try_from(args.pool_keep_resident)
             .context("--pool-keep-resident is too large")?,
     };
-    let backends = open_backends(&app, runtime_config.as_ref(), &args).await?;
+    let mut backends = open_backends(&app, runtime_config.as_ref(), &args).await?;
+    backends.self_origin = Some(self_origin(bound));
     let runtime = {
         let app = app.clone();
         tokio::task::spawn_blocking(move || {
@@ -253,6 +258,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let options = ServerOptions {
         listen: bound,
         header_read_timeout: args.header_read_timeout,
+        write_stall_timeout: args.write_stall_timeout,
         grace_period: args.grace_period,
         max_connections: args.max_connections,
     };
@@ -329,7 +335,19 @@ async fn open_backends(
         outbound: runtime_config
             .map(|rc| rc.outbound_connections)
             .unwrap_or_default(),
+        self_origin: None,
     })
+}
+
+/// The address `http://self` requests connect to: the bound listener, with a wildcard address
+/// replaced by loopback.
+fn self_origin(bound: SocketAddr) -> SocketAddr {
+    let ip = match bound.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, bound.port())
 }
 
 /// Resolves on the first SIGINT or SIGTERM; a second one exits the process at once.

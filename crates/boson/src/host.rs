@@ -92,6 +92,7 @@ impl HostState {
                 grant: OutboundGrant {
                     hosts,
                     component: component.id.clone(),
+                    self_origin: loaded.self_origin,
                 },
             },
             limits,
@@ -123,6 +124,8 @@ impl HostState {
 pub struct OutboundGrant {
     pub hosts: Arc<outbound::AllowedHosts>,
     pub component: Arc<str>,
+    /// Where `http://self` requests go: this process's own listener.
+    pub self_origin: Option<std::net::SocketAddr>,
 }
 
 impl WasiView for HostState {
@@ -168,9 +171,13 @@ impl WasiHttpHooks for OutboundHooks {
         _options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
-        let OutboundGrant { hosts, component } = self.grant.clone();
+        let OutboundGrant {
+            hosts,
+            component,
+            self_origin,
+        } = self.grant.clone();
         Box::new(async move {
-            let response = outbound::send_checked(hosts, component, request).await?;
+            let response = outbound::send_checked(hosts, component, self_origin, request).await?;
             let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
                 Box::new(async { Ok(()) });
             Ok((response, done))

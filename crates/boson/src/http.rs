@@ -22,6 +22,7 @@ use crate::guest_body::{LimitedBody, NotifyOnDrop};
 use crate::metrics::{Metrics, TriggerMetrics};
 use crate::router::{RouteTable, spin_headers};
 use crate::runtime::{FailureKind, GuestFailure, HandlerPre, LoadedComponent, Runtime};
+use crate::write_stall::WriteStallTimeout;
 
 /// Listener settings.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct ServerOptions {
     pub listen: SocketAddr,
     /// A client must finish sending its request headers within this time.
     pub header_read_timeout: Duration,
+    /// A connection whose writes make no progress for this long is closed.
+    pub write_stall_timeout: Duration,
     /// How long in-flight requests may run after a stop signal.
     pub grace_period: Duration,
     /// Connections served at once; the accept loop waits for one to close beyond this, so
@@ -174,7 +177,10 @@ impl HttpTrigger {
                 async move { Ok::<_, Infallible>(this.handle(req, client).await) }
             });
             let conn = builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(
+                    TokioIo::new(WriteStallTimeout::new(stream, options.write_stall_timeout)),
+                    service,
+                )
                 .into_owned();
             let conn = graceful.watch(conn);
             tokio::spawn(async move {

@@ -35,3 +35,4 @@ pub mod runtime;
 pub mod runtime_config;
 pub mod trigger;
 pub mod variables;
+pub mod write_stall;

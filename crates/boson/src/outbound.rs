@@ -327,6 +327,14 @@ impl AllowedHosts {
         Ok(addrs)
     }
 
+    /// Whether an entry names `self` (e.g. `http://self`) for `scheme`: the app may call its own
+    /// routes. Only an explicit entry grants it; `*` does not.
+    pub fn allows_self(&self, scheme: &str, port: u16) -> bool {
+        self.entries.iter().any(|e| {
+            e.host == HostPattern::Name("self".into()) && e.matches_target(scheme, "self", port)
+        })
+    }
+
     /// The socket check for `wasi:sockets`: only `tcp://`/`udp://` entries grant sockets.
     pub fn allows_socket(&self, protocol: &str, addr: SocketAddr) -> bool {
         let ip = addr.ip().to_canonical();
@@ -344,11 +352,31 @@ impl AllowedHosts {
     }
 }
 
+/// Where `scheme://self:port` goes: the address this process's listener is bound to (never
+/// where a client's `Host` header points), when the policy names `self`.
+fn resolve_self(
+    policy: &AllowedHosts,
+    scheme: &str,
+    port: u16,
+    self_origin: Option<SocketAddr>,
+) -> Result<Vec<SocketAddr>, Denied> {
+    let target = format!("{scheme}://self:{port}");
+    if !policy.allows_self(scheme, port) {
+        return Err(Denied::NotAllowed(target));
+    }
+    match self_origin {
+        Some(addr) if scheme == "http" => Ok(vec![addr]),
+        _ => Err(Denied::Unresolvable(target)),
+    }
+}
+
 /// Sends one outbound HTTP request after checking it against `policy`, connecting only to the
-/// address that passed the check.
+/// address that passed the check. A request to the host `self` goes to `self_origin`, the
+/// address Boson's own listener is bound to, when the policy names `self`.
 pub async fn send_checked(
     policy: Arc<AllowedHosts>,
     component: Arc<str>,
+    self_origin: Option<SocketAddr>,
     mut request: http::Request<WasiBody>,
 ) -> Result<http::Response<WasiBody>, HttpError> {
     let uri = request.uri().clone();
@@ -360,7 +388,12 @@ pub async fn send_checked(
         _ => return Err(HttpError::HttpProtocolError),
     };
     let port = uri.port_u16().unwrap_or(if use_tls { 443 } else { 80 });
-    let addrs = match policy.resolve(&scheme, host, port).await {
+    let resolved = if host.eq_ignore_ascii_case("self") {
+        resolve_self(&policy, &scheme, port, self_origin)
+    } else {
+        policy.resolve(&scheme, host, port).await
+    };
+    let addrs = match resolved {
         Ok(addrs) => addrs,
         Err(denied) => {
             tracing::warn!(component = %component, "outbound request denied: {denied}");
@@ -523,5 +556,28 @@ mod tests {
         assert!(h.allows_socket("tcp", "127.0.0.1:5000".parse().unwrap()));
         assert!(!h.allows_socket("tcp", "127.0.0.1:5001".parse().unwrap()));
         assert!(!h.allows_socket("udp", "127.0.0.1:5000".parse().unwrap()));
+    }
+
+    #[test]
+    fn self_needs_an_explicit_entry_and_goes_only_to_the_listener() {
+        let listener: SocketAddr = "127.0.0.1:4321".parse().unwrap();
+        let granted = hosts(&["http://self"]);
+        assert_eq!(
+            resolve_self(&granted, "http", 80, Some(listener)),
+            Ok(vec![listener])
+        );
+        // Wildcards do not grant `self`, and `self` grants nothing else.
+        for entries in [&["*://*:*"][..], &["http://*"], &[]] {
+            assert!(matches!(
+                resolve_self(&hosts(entries), "http", 80, Some(listener)),
+                Err(Denied::NotAllowed(_))
+            ));
+        }
+        assert!(!granted.allows("http", "127.0.0.1", 4321));
+        // No listener (an app without HTTP): nowhere to go.
+        assert!(matches!(
+            resolve_self(&granted, "http", 80, None),
+            Err(Denied::Unresolvable(_))
+        ));
     }
 }

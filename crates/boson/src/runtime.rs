@@ -66,6 +66,8 @@ pub struct LoadedComponent {
     pub rdbms: RdbmsConnections,
     /// Outbound MQTT connections, shared by the component's instances.
     pub mqtt: MqttConnections,
+    /// Where `http://self` requests go (see [`Backends::self_origin`]).
+    pub self_origin: Option<std::net::SocketAddr>,
 }
 
 /// The two handler shapes Boson serves.
@@ -83,6 +85,8 @@ pub struct Backends {
     pub sqlite: BTreeMap<String, boson_sqlite::Database>,
     /// Limits on outbound database and broker connections.
     pub outbound: crate::runtime_config::OutboundConnectionsConfig,
+    /// Where `http://self` requests go: the address the HTTP listener is bound to.
+    pub self_origin: Option<std::net::SocketAddr>,
 }
 
 /// The loaded app.
@@ -389,6 +393,7 @@ impl Runtime {
                     redis: RedisConnections::new(backends.outbound),
                     rdbms: RdbmsConnections::new(backends.outbound),
                     mqtt: MqttConnections::new(backends.outbound),
+                    self_origin: backends.self_origin,
                 }),
             );
         }

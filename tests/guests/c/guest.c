@@ -5,6 +5,9 @@
  * componentized with the wasip1 *reactor* adapter so that libc's fopen/printf work (the proxy
  * adapter has no filesystem). */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -420,6 +423,166 @@ done_502:
     respond_buf(out, 502, "text/plain", &body);
 }
 
+/* /fs/<op>/<path>: tries one write-side operation on a path; 200 "done" when it worked, 403 with
+ * the errno text when it was refused. The sandbox tests expect every op on a read-only mount to
+ * be refused. */
+static void route_fs(exports_wasi_http_incoming_handler_own_response_outparam_t out, const char *rest) {
+    size_t olen = strcspn(rest, "/");
+    char *op = strndup(rest, olen);
+    buf_t path = {0}, other = {0};
+    buf_puts(&path, "/");
+    if (rest[olen] == '/') buf_puts(&path, rest + olen + 1);
+    buf_append(&path, "", 1);
+    const char *p = (const char *)path.ptr;
+    buf_puts(&other, p);
+    buf_puts(&other, ".new");
+    buf_append(&other, "", 1);
+    const char *q = (const char *)other.ptr;
+    int rc = -1;
+    errno = 0;
+    if (strcmp(op, "write") == 0 || strcmp(op, "truncate") == 0 || strcmp(op, "append") == 0 ||
+        strcmp(op, "create") == 0) {
+        int flags = O_WRONLY;
+        if (op[0] == 't') flags |= O_TRUNC;
+        if (op[0] == 'a') flags |= O_APPEND;
+        if (op[0] == 'c') { flags |= O_CREAT | O_EXCL; p = q; }
+        int fd = open(p, flags, 0644);
+        if (fd >= 0) {
+            rc = write(fd, "x", 1) == 1 ? 0 : -1;
+            close(fd);
+        }
+    } else if (strcmp(op, "rename") == 0) {
+        rc = rename(p, q);
+    } else if (strcmp(op, "rename-in") == 0) {
+        rc = rename(q, p);
+    } else if (strcmp(op, "link") == 0) {
+        rc = link(p, q);
+    } else if (strcmp(op, "symlink") == 0) {
+        rc = symlink("/etc/passwd", q);
+    } else if (strcmp(op, "unlink") == 0) {
+        rc = unlink(p);
+    } else if (strcmp(op, "mkdir") == 0) {
+        rc = mkdir(q, 0755);
+    } else {
+        errno = EINVAL;
+    }
+    buf_t body = {0};
+    if (rc == 0) {
+        buf_puts(&body, "done\n");
+    } else {
+        buf_puts(&body, "error: ");
+        buf_puts(&body, strerror(errno));
+        buf_puts(&body, "\n");
+    }
+    respond_buf(out, rc == 0 ? 200 : 403, "text/plain", &body);
+    buf_free(&path);
+    buf_free(&other);
+    free(op);
+}
+
+/* /abuse/<what>: asks the host for more than it should give. Each reports what the host allowed
+ * (or traps, when the host refuses by trapping). */
+static void route_abuse(exports_wasi_http_incoming_handler_own_response_outparam_t out, const char *what) {
+    char line[160];
+    if (strcmp(what, "random") == 0) {
+        /* 1 GiB of random bytes in one call */
+        guest_app_list_u8_t bytes;
+        wasi_random_random_get_random_bytes(1ull << 30, &bytes);
+        snprintf(line, sizeof line, "got %zu random bytes\n", bytes.len);
+        guest_app_list_u8_free(&bytes);
+        respond_text(out, 200, line);
+    } else if (strcmp(what, "headers") == 0) {
+        /* 100,000 response headers */
+        wasi_http_types_own_fields_t headers = wasi_http_types_constructor_fields();
+        size_t appended = 0;
+        for (size_t i = 0; i < 100000; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "x-h-%zu", i);
+            guest_app_string_t n;
+            guest_app_string_set(&n, name);
+            wasi_http_types_field_value_t v = {(uint8_t *)"value", 5};
+            wasi_http_types_header_error_t herr;
+            if (wasi_http_types_method_fields_append(wasi_http_types_borrow_fields(headers), &n, &v, &herr))
+                appended++;
+        }
+        wasi_http_types_fields_drop_own(headers);
+        snprintf(line, sizeof line, "appended %zu of 100000 headers\n", appended);
+        respond_text(out, 200, line);
+    } else if (strcmp(what, "big-header") == 0) {
+        /* one header value as large as the guest can allocate, up to 1 GiB */
+        size_t len = 1ull << 30;
+        uint8_t *value = NULL;
+        while (len >= 4096 && !(value = malloc(len))) len /= 2;
+        if (!value) __builtin_trap();
+        memset(value, 'a', len);
+        wasi_http_types_own_fields_t headers = wasi_http_types_constructor_fields();
+        guest_app_string_t n;
+        guest_app_string_set(&n, "x-big");
+        wasi_http_types_field_value_t v = {value, len};
+        wasi_http_types_header_error_t herr;
+        int ok = wasi_http_types_method_fields_append(wasi_http_types_borrow_fields(headers), &n, &v, &herr);
+        wasi_http_types_fields_drop_own(headers);
+        free(value);
+        snprintf(line, sizeof line, "a %zu-byte header was %s\n", len, ok ? "accepted" : "refused");
+        respond_text(out, 200, line);
+    } else if (strcmp(what, "handles") == 0) {
+        /* a million resource handles, never dropped */
+        for (size_t i = 0; i < 1000000; i++) (void)wasi_http_types_constructor_fields();
+        respond_text(out, 200, "made 1000000 handles\n");
+    } else {
+        respond_text(out, 404, "unknown abuse\n");
+    }
+}
+
+/* /big/<bytes>: a response body of that many bytes, streamed in chunks. */
+static void route_big(exports_wasi_http_incoming_handler_own_response_outparam_t out, const char *rest) {
+    unsigned long long total = strtoull(rest, NULL, 10);
+    wasi_http_types_own_outgoing_response_t response =
+        wasi_http_types_constructor_outgoing_response(wasi_http_types_constructor_fields());
+    wasi_http_types_own_outgoing_body_t obody;
+    if (!wasi_http_types_method_outgoing_response_body(wasi_http_types_borrow_outgoing_response(response), &obody))
+        __builtin_trap();
+    wasi_http_types_result_own_outgoing_response_error_code_t result;
+    memset(&result, 0, sizeof result);
+    result.val.ok = response;
+    wasi_http_types_static_response_outparam_set(out, &result);
+    wasi_http_types_own_output_stream_t stream;
+    if (wasi_http_types_method_outgoing_body_write(wasi_http_types_borrow_outgoing_body(obody), &stream)) {
+        static uint8_t chunk[WRITE_CHUNK];
+        memset(chunk, 'x', sizeof chunk);
+        for (unsigned long long off = 0; off < total;) {
+            size_t n = total - off < WRITE_CHUNK ? (size_t)(total - off) : WRITE_CHUNK;
+            guest_app_list_u8_t bytes = {chunk, n};
+            wasi_io_streams_stream_error_t serr;
+            if (!wasi_io_streams_method_output_stream_blocking_write_and_flush(
+                    wasi_io_streams_borrow_output_stream(stream), &bytes, &serr)) {
+                if (serr.tag == WASI_IO_STREAMS_STREAM_ERROR_LAST_OPERATION_FAILED)
+                    wasi_io_error_error_drop_own(serr.val.last_operation_failed);
+                break; /* the client went away */
+            }
+            off += n;
+        }
+        wasi_io_streams_output_stream_drop_own(stream);
+    }
+    wasi_http_types_error_code_t ferr;
+    wasi_http_types_static_outgoing_body_finish(obody, NULL, &ferr);
+}
+
+/* /bulk: grows memory to the cap, then fills and copies all of it forever (memory.fill /
+ * memory.copy when built with -mbulk-memory): how far past its deadline can one bulk operation
+ * run? */
+static void route_bulk(void) {
+    size_t len = 1ull << 30;
+    uint8_t *block = NULL;
+    while (len >= 4096 && !(block = malloc(len))) len /= 2;
+    if (!block) __builtin_trap();
+    size_t half = len / 2;
+    for (uint8_t round = 0;; round++) {
+        __builtin_memset(block, round, len);
+        __builtin_memmove(block, block + half, half);
+    }
+}
+
 static void route_loop(void) {
     volatile uint64_t counter = 0;
     for (;;) counter++;
@@ -574,6 +737,14 @@ void exports_wasi_http_incoming_handler_handle(
         route_stdout(response_out);
     } else if (strcmp(first, "sleep") == 0) {
         route_sleep(response_out, rest);
+    } else if (strcmp(first, "fs") == 0) {
+        route_fs(response_out, rest);
+    } else if (strcmp(first, "abuse") == 0) {
+        route_abuse(response_out, rest);
+    } else if (strcmp(first, "big") == 0) {
+        route_big(response_out, rest);
+    } else if (strcmp(first, "bulk") == 0) {
+        route_bulk();
     } else {
         route_echo(response_out, request, path_with_query);
         request.__handle = 0; /* consumed by route_echo */

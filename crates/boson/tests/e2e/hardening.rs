@@ -1,5 +1,6 @@
-//! Hostile clients and overload: a full instance pool queues then sheds load, the connection cap,
-//! malformed and oversize HTTP, and stopping under load. The figures these tests print
+//! Hostile clients, hostile guests and overload: a full instance pool queues then sheds load, the
+//! connection cap, malformed and oversize HTTP, stopping under load, guests abusing host
+//! allocations and bulk memory operations. The figures these tests print
 //! (`cargo test -p boson --test e2e hardening -- --nocapture`) are the ones in
 //! docs/RELIABILITY.md.
 
@@ -221,4 +222,79 @@ fn stop_closes_the_listener_at_once_and_a_second_signal_exits_at_once() {
     eprintln!(
         "figure: listener refused new connections {closed_after:?} after SIGTERM; a second SIGTERM exited in {second_exit:?}"
     );
+}
+
+/// A line of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
+fn proc_status_kib(pid: i32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A guest asking the host for 1 GiB of random bytes, 100,000 headers, the largest header its
+/// memory holds (it tries 1 GiB) and a million resource handles: each is refused, no panic, and
+/// the host's peak RSS stays within 200 MiB of where it started. The memory cap is 64 MiB
+/// because the guest's own memory counts in the host's RSS too.
+#[test]
+fn host_allocation_abuse_is_refused_and_bounded() {
+    let app = guest_app();
+    let boson = Boson::start(app.path(), &["--max-memory", "64MiB"]);
+    assert_eq!(boson.get("/hello").status, 200);
+    let baseline = proc_status_kib(boson.pid(), "VmRSS");
+
+    // Each is refused by trapping the guest: a 500, and a log line naming the cause.
+    let mut took = Vec::new();
+    for (route, cause) in [
+        ("random", "exceeds limit 1048576"),
+        ("headers", "total size of fields exceeds limit"),
+        ("big-header", "total size of fields exceeds limit"),
+        ("handles", "handle limit exceeded"),
+    ] {
+        let t = Instant::now();
+        let r = boson.get(&format!("/abuse/{route}"));
+        took.push(format!("{route} {:?}", t.elapsed()));
+        assert_eq!(r.status, 500, "/abuse/{route}: {}", r.text());
+        assert!(
+            boson.wait_for_log(cause, Duration::from_secs(5)),
+            "/abuse/{route}: no `{cause}` in the log: {}",
+            boson.stderr()
+        );
+    }
+    assert_eq!(boson.get("/hello").status, 200);
+    let stderr = boson.stderr();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let peak = proc_status_kib(boson.pid(), "VmHWM");
+    let growth_mib = peak.saturating_sub(baseline) / 1024;
+    eprintln!(
+        "figure: all four refused with 500 ({}); RSS {} MiB at start, peak {} MiB (+{growth_mib} MiB)",
+        took.join(", "),
+        baseline / 1024,
+        peak / 1024
+    );
+    assert!(growth_mib < 200, "peak RSS grew by {growth_mib} MiB");
+}
+
+/// A guest looping on `memory.fill` / `memory.copy` over all the memory it can get: one bulk
+/// operation runs to its end before the epoch check, so the memory cap bounds how far past the
+/// deadline it runs.
+#[test]
+fn bulk_memory_loops_end_soon_after_the_deadline() {
+    let app = guest_app();
+    let boson = Boson::start(app.path(), &["--timeout", "200ms"]);
+    let mut worst = Duration::ZERO;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = boson.get("/bulk");
+        let took = t.elapsed();
+        assert_eq!(r.status, 504, "{}", r.text());
+        worst = worst.max(took);
+    }
+    eprintln!(
+        "figure: /bulk (memory.fill + memory.copy over 128 MiB, cap 256 MiB), deadline 200 ms: answered after at most {worst:?}"
+    );
+    assert!(worst < Duration::from_millis(600), "{worst:?}");
+    assert_eq!(boson.get("/hello").status, 200);
 }

@@ -304,7 +304,10 @@ pub fn request(
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
@@ -380,6 +383,22 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(body: &'static str) -> Self {
+        Self::replying(format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+    }
+
+    /// A server that answers every request with a redirect to `location`.
+    pub fn redirecting(location: &str) -> Self {
+        Self::replying(format!(
+            "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ))
+    }
+
+    /// A server that answers every request with the raw HTTP response `reply`.
+    fn replying(reply: String) -> Self {
+        let reply: Arc<str> = reply.into();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -388,6 +407,7 @@ impl TestServer {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let reply = reply.clone();
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 8192];
                     let mut got = Vec::new();
@@ -397,10 +417,6 @@ impl TestServer {
                             Ok(n) => got.extend_from_slice(&buf[..n]),
                         }
                     }
-                    let reply = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
                     let _ = stream.write_all(reply.as_bytes());
                 });
             }

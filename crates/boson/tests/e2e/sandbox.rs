@@ -6,12 +6,16 @@ use crate::harness::*;
 fn sandbox(lang: &str) {
     let allowed = TestServer::start("from upstream");
     let forbidden = TestServer::start("must not be reached");
+    // A granted host that redirects to the forbidden one.
+    let redirector =
+        TestServer::redirecting(&format!("http://127.0.0.1:{}/", forbidden.addr.port()));
     let extra = format!(
         r#"environment = {{ GREETING = "hello from the manifest" }}
 files = [{{ source = "assets", destination = "/data" }}]
-allowed_outbound_hosts = ["http://127.0.0.1:{}", "http://*:{}"]
+allowed_outbound_hosts = ["http://127.0.0.1:{}", "http://127.0.0.1:{}", "http://*:{}", "http://self"]
 "#,
         allowed.addr.port(),
+        redirector.addr.port(),
         forbidden.addr.port()
     );
     let app = AppDir::new(&single_component_manifest(&guest(lang, "guest"), &extra));
@@ -46,12 +50,51 @@ allowed_outbound_hosts = ["http://127.0.0.1:{}", "http://*:{}"]
         for path in [
             "/file/secret.txt",
             "/file/data/../secret.txt",
+            "/file/data/../../secret.txt",
             "/file/etc/passwd",
             "/file/spin.toml",
+            "/file/data/a.txt/",
         ] {
             let r = boson.get(path);
             assert_eq!(r.status, 404, "{lang}: {path} was readable: {}", r.text());
         }
+    }
+
+    // The mount is read-only: no write, truncate, create, rename (out of it or into it), link,
+    // symlink, unlink or mkdir succeeds, inside the mount or anywhere else.
+    if lang != "js" {
+        for target in ["data/a.txt", "data", "tmp/x", "a.txt"] {
+            for op in [
+                "write",
+                "truncate",
+                "append",
+                "create",
+                "rename",
+                "rename-in",
+                "link",
+                "symlink",
+                "unlink",
+                "mkdir",
+            ] {
+                let r = boson.get(&format!("/fs/{op}/{target}"));
+                assert_eq!(
+                    r.status,
+                    403,
+                    "{lang}: {op} on /{target} was allowed: {}",
+                    r.text()
+                );
+            }
+        }
+        let r = boson.get("/file/data/a.txt");
+        assert_eq!(
+            r.text(),
+            "granted file\n",
+            "{lang}: the mounted file changed"
+        );
+        assert_eq!(
+            std::fs::read_to_string(app.path().join("assets/a.txt")).unwrap(),
+            "granted file\n"
+        );
     }
 
     let outbound = |url: &str| {
@@ -67,6 +110,34 @@ allowed_outbound_hosts = ["http://127.0.0.1:{}", "http://*:{}"]
     assert_eq!(r.status, 200, "{lang}: granted host: {}", r.text());
     assert!(r.text().contains("from upstream"), "{lang}: {}", r.text());
 
+    // A granted host that redirects to a forbidden address: the redirect is not followed by the
+    // host, and a guest that follows it (JavaScript's fetch does) is refused.
+    let r = outbound(&format!("http://127.0.0.1:{}/", redirector.addr.port()));
+    assert!(
+        r.text().contains("status=302") || r.status == 502,
+        "{lang}: redirect: {} {}",
+        r.status,
+        r.text()
+    );
+    assert!(!r.text().contains("must not be reached"), "{lang}");
+
+    // `http://self` reaches this app's own listener, whatever Host header the client sent.
+    let r = request(
+        boson.addr,
+        "GET",
+        "/outbound",
+        &[
+            ("x-target-url", "http://self/hello"),
+            ("host", &format!("127.0.0.1:{}", forbidden.addr.port())),
+        ],
+        b"",
+    );
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "status=200\nhello\n"),
+        "{lang}: self request"
+    );
+
     // Not granted at all, a loopback address the wildcard does not name (also spelled as an
     // IPv4-mapped IPv6 address, 0.0.0.0 or a bare integer), a name that resolves to loopback, a
     // private address and the cloud metadata address: all refused, none connected.
@@ -81,6 +152,8 @@ allowed_outbound_hosts = ["http://127.0.0.1:{}", "http://*:{}"]
         format!("http://2130706433:{port}/"),
         format!("http://10.0.0.1:{port}/"),
         format!("http://169.254.169.254:{port}/latest/meta-data"),
+        // `self` only on the granted port.
+        format!("http://self:{port}/"),
     ] {
         let r = outbound(&url);
         assert_eq!(r.status, 502, "{lang}: {url} was allowed: {}", r.text());
@@ -105,4 +178,37 @@ fn python_sandbox() {
 #[test]
 fn js_sandbox() {
     sandbox("js");
+}
+
+/// A symlink in a mounted folder that leads out of the app directory stops the app at start;
+/// one that stays inside is mounted as the file it points to.
+#[test]
+fn symlinks_out_of_the_app_dir_are_refused_at_start() {
+    let manifest = single_component_manifest(
+        &guest("c", "guest"),
+        "files = [{ source = \"assets\", destination = \"/data\" }]\n",
+    );
+    let outside = AppDir::new("");
+    outside.write("secret.txt", "not granted\n");
+    for target in [
+        outside.path().join("secret.txt"),
+        std::path::PathBuf::from("/etc/passwd"),
+    ] {
+        let app = AppDir::new(&manifest);
+        app.write("assets/a.txt", "granted file\n");
+        std::os::unix::fs::symlink(&target, app.path().join("assets/link")).unwrap();
+        let err = start_failure(app.path(), &[]);
+        assert!(
+            err.contains("leads outside the app directory") && err.contains("assets/link"),
+            "{err}"
+        );
+    }
+
+    let app = AppDir::new(&manifest);
+    app.write("assets/a.txt", "granted file\n");
+    app.write("inside.txt", "inside the app\n");
+    std::os::unix::fs::symlink("../inside.txt", app.path().join("assets/link")).unwrap();
+    let boson = Boson::start(app.path(), &[]);
+    let r = boson.get("/file/data/link");
+    assert_eq!((r.status, r.text().as_str()), (200, "inside the app\n"));
 }

@@ -1,5 +1,6 @@
 """Boson test guest (Python): dispatches on the first path segment. See tests/guests/README.md."""
 import json
+import os
 import re
 import sys
 import time
@@ -154,6 +155,44 @@ def echo(request: IncomingRequest, path_with_query: str) -> bytes:
     return json.dumps(doc).encode()
 
 
+def fs_op(op: str, path: str) -> Tuple[int, bytes]:
+    """One write-side file operation (as the C guest's /fs route): 200 when it worked, 403 with
+    the error when it was refused."""
+    other = path + ".new"
+    try:
+        if op in ("write", "truncate", "append", "create"):
+            flags = os.O_WRONLY
+            if op == "truncate":
+                flags |= os.O_TRUNC
+            elif op == "append":
+                flags |= os.O_APPEND
+            elif op == "create":
+                flags |= os.O_CREAT | os.O_EXCL
+                path = other
+            fd = os.open(path, flags, 0o644)
+            try:
+                os.write(fd, b"x")
+            finally:
+                os.close(fd)
+        elif op == "rename":
+            os.rename(path, other)
+        elif op == "rename-in":
+            os.rename(other, path)
+        elif op == "link":
+            os.link(path, other)
+        elif op == "symlink":
+            os.symlink("/etc/passwd", other)
+        elif op == "unlink":
+            os.unlink(path)
+        elif op == "mkdir":
+            os.mkdir(other)
+        else:
+            return 403, b"error: unknown op\n"
+    except OSError as e:
+        return 403, f"error: {e}\n".encode()
+    return 200, b"done\n"
+
+
 class IncomingHandler(exports.IncomingHandler):
     def handle(self, request: IncomingRequest, response_out: ResponseOutparam) -> None:
         path_with_query = request.path_with_query() or "/"
@@ -180,6 +219,10 @@ class IncomingHandler(exports.IncomingHandler):
                 respond(response_out, 404, f"error: {e}\n".encode())
             else:
                 respond(response_out, 200, data)
+        elif first == "fs":
+            op, _, target = rest.partition("/")
+            status, body = fs_op(op, "/" + target)
+            respond(response_out, status, body)
         elif first == "outbound":
             target: Optional[str] = None
             for name, value in request.headers().entries():
