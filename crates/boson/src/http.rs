@@ -20,7 +20,7 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpView as _};
 use crate::app::{HttpTargetSpec, ResolvedApp};
 use crate::guest_body::{LimitedBody, NotifyOnDrop};
 use crate::metrics::{Metrics, TriggerMetrics};
-use crate::router::{RouteTable, spin_headers};
+use boson_router::{RouteTable, spin_headers};
 use crate::runtime::{FailureKind, GuestFailure, HandlerPre, LoadedComponent, Runtime};
 
 /// Listener settings.

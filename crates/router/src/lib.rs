@@ -1,10 +1,24 @@
-//! The HTTP route table: Spin's route syntax and precedence, and the `spin-*` metadata a match
-//! produces.
+//! Boson's HTTP route table: Spin's route syntax and precedence, and the `spin-*` metadata a
+//! match produces.
+//!
+//! ```
+//! let mut routes = boson_router::RouteTable::default();
+//! routes.add("/api/users/:id", "users").unwrap();
+//! routes.add("/...", "site").unwrap();
+//!
+//! let m = routes.match_path("/api/users/42").unwrap();
+//! assert_eq!(*m.target, "users");
+//! assert_eq!(m.captures, [("id".to_string(), "42".to_string())]);
+//! assert_eq!(routes.match_path("/about").unwrap().path_info, "/about");
+//! ```
 //!
 //! Syntax: literal segments, `:name` captures one segment, a final `/...` matches the rest of the
 //! path (including nothing). Precedence: a route without a wildcard beats one with; then the route
 //! with more literal segments; then the longer one. Two routes that would match the same paths
 //! are a start-up error.
+//!
+//! This crate is pure — std and `http`, no Wasmtime, no tokio, no I/O — so that it can be fuzzed
+//! (`fuzz/`) without instrumenting the engine. It must not panic on any input.
 
 use std::collections::HashMap;
 
