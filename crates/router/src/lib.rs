@@ -17,10 +17,16 @@
 //! with more literal segments; then the longer one. Two routes that would match the same paths
 //! are a start-up error.
 //!
+//! [`prepare_guest_request`] turns a matched request's head into the one the guest receives.
+//!
 //! This crate is pure — std and `http`, no Wasmtime, no tokio, no I/O — so that it can be fuzzed
 //! (`fuzz/`) without instrumenting the engine. It must not panic on any input.
 
+mod request;
+
 use std::collections::HashMap;
+
+pub use request::prepare_guest_request;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Segment {
