@@ -156,8 +156,12 @@ impl<T> RouteTable<T> {
         self.routes.is_empty()
     }
 
-    /// Finds the route for a request path (no query string).
+    /// Finds the route for a request path (no query string). Only a path in origin form (starting
+    /// with `/`) matches: `*` and an authority-form target's empty path match nothing.
     pub fn match_path(&self, path: &str) -> Option<RouteMatch<'_, T>> {
+        if !path.starts_with('/') {
+            return None;
+        }
         let trimmed = path.trim_end_matches('/');
         let parts: Vec<&str> = if trimmed.is_empty() {
             Vec::new()
@@ -308,6 +312,19 @@ mod tests {
         assert!(t.match_path("/a/b").is_none());
         assert!(t.match_path("/bb").is_none());
         assert_eq!(t.match_path("/b").unwrap().target, "/b/...");
+    }
+
+    /// `*`, an authority-form target's empty path (`GET z HTTP/1.1`, found by the `request` fuzz
+    /// target) and other paths not starting with `/` used to match `/` or a wildcard, so the
+    /// guest saw a path that was not routed; and slicing the path-info out of `€/x/y` for
+    /// `/:a/...` panicked (not reachable from hyper, whose paths are ASCII there).
+    #[test]
+    fn only_paths_starting_with_a_slash_match() {
+        let t = table(&["/", "/:a/...", "/..."]);
+        for path in ["", "*", "z", "€/x/y", "a/b"] {
+            assert!(t.match_path(path).is_none(), "{path:?}");
+        }
+        assert_eq!(t.match_path("/").unwrap().target, "/");
     }
 
     #[test]
