@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use boson_router::{RouteMatch, RouteTable, prepare_guest_request};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
@@ -20,7 +21,6 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpView as _};
 use crate::app::{HttpTargetSpec, ResolvedApp};
 use crate::guest_body::{LimitedBody, NotifyOnDrop};
 use crate::metrics::{Metrics, TriggerMetrics};
-use crate::router::{RouteTable, spin_headers};
 use crate::runtime::{FailureKind, GuestFailure, HandlerPre, LoadedComponent, Runtime};
 use crate::write_stall::WriteStallTimeout;
 
@@ -270,29 +270,11 @@ impl HttpTrigger {
         match matched.target {
             Target::Static(r) => (None, static_response(r)),
             Target::Component(component, counters) => {
-                let authority = req
-                    .uri()
-                    .authority()
-                    .map(|a| a.to_string())
-                    .or_else(|| {
-                        req.headers()
-                            .get(http::header::HOST)
-                            .and_then(|h| h.to_str().ok())
-                            .map(str::to_string)
-                    })
-                    .unwrap_or_else(|| "localhost".to_string());
-                let path_and_query = req
-                    .uri()
-                    .path_and_query()
-                    .map_or("/", |p| p.as_str())
-                    .to_string();
-                let full_url = format!("http://{authority}{path_and_query}");
-                let headers = spin_headers(&matched, &full_url, &client.to_string());
                 let id = component.spec.id.clone();
                 counters.received();
                 let timer = counters.start();
                 let response = self
-                    .call_component(component.clone(), req, &full_url, headers)
+                    .call_component(component.clone(), req, &matched, client)
                     .await;
                 timer.finish(!response.status().is_server_error());
                 (Some(id), response)
@@ -304,8 +286,8 @@ impl HttpTrigger {
         &self,
         component: Arc<LoadedComponent>,
         req: Request<Incoming>,
-        full_url: &str,
-        spin_headers: Vec<(String, String)>,
+        matched: &RouteMatch<'_, Target>,
+        client: SocketAddr,
     ) -> Response<WasiBody> {
         let limits = component.spec.limits;
         let declared = req
@@ -317,24 +299,8 @@ impl HttpTrigger {
             return text_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
         }
         let (mut parts, body) = req.into_parts();
-        // Clients may not forge routing metadata.
-        let forged: Vec<HeaderName> = parts
-            .headers
-            .keys()
-            .filter(|k| k.as_str().starts_with("spin-"))
-            .cloned()
-            .collect();
-        for name in forged {
-            parts.headers.remove(name);
-        }
-        for (name, value) in spin_headers {
-            if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-                parts.headers.insert(n, v);
-            }
-        }
-        if let Ok(uri) = full_url.parse() {
-            parts.uri = uri;
-        }
+        // Clients may not forge routing metadata: their `spin-*` headers are replaced.
+        prepare_guest_request(&mut parts, matched, client);
         let exceeded = Arc::new(AtomicBool::new(false));
         let body = LimitedBody::new(body, limits.max_request_body, exceeded.clone());
         let req = Request::from_parts(parts, body);

@@ -30,7 +30,6 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod outbound;
-pub mod router;
 pub mod runtime;
 pub mod runtime_config;
 pub mod trigger;

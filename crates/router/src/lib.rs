@@ -1,12 +1,32 @@
-//! The HTTP route table: Spin's route syntax and precedence, and the `spin-*` metadata a match
-//! produces.
+//! Boson's HTTP route table: Spin's route syntax and precedence, and the `spin-*` metadata a
+//! match produces.
+//!
+//! ```
+//! let mut routes = boson_router::RouteTable::default();
+//! routes.add("/api/users/:id", "users").unwrap();
+//! routes.add("/...", "site").unwrap();
+//!
+//! let m = routes.match_path("/api/users/42").unwrap();
+//! assert_eq!(*m.target, "users");
+//! assert_eq!(m.captures, [("id".to_string(), "42".to_string())]);
+//! assert_eq!(routes.match_path("/about").unwrap().path_info, "/about");
+//! ```
 //!
 //! Syntax: literal segments, `:name` captures one segment, a final `/...` matches the rest of the
 //! path (including nothing). Precedence: a route without a wildcard beats one with; then the route
 //! with more literal segments; then the longer one. Two routes that would match the same paths
 //! are a start-up error.
+//!
+//! [`prepare_guest_request`] turns a matched request's head into the one the guest receives.
+//!
+//! This crate is pure — std and `http`, no Wasmtime, no tokio, no I/O — so that it can be fuzzed
+//! (`fuzz/`) without instrumenting the engine. It must not panic on any input.
+
+mod request;
 
 use std::collections::HashMap;
+
+pub use request::prepare_guest_request;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Segment {
@@ -136,8 +156,12 @@ impl<T> RouteTable<T> {
         self.routes.is_empty()
     }
 
-    /// Finds the route for a request path (no query string).
+    /// Finds the route for a request path (no query string). Only a path in origin form (starting
+    /// with `/`) matches: `*` and an authority-form target's empty path match nothing.
     pub fn match_path(&self, path: &str) -> Option<RouteMatch<'_, T>> {
+        if !path.starts_with('/') {
+            return None;
+        }
         let trimmed = path.trim_end_matches('/');
         let parts: Vec<&str> = if trimmed.is_empty() {
             Vec::new()
@@ -288,6 +312,19 @@ mod tests {
         assert!(t.match_path("/a/b").is_none());
         assert!(t.match_path("/bb").is_none());
         assert_eq!(t.match_path("/b").unwrap().target, "/b/...");
+    }
+
+    /// `*`, an authority-form target's empty path (`GET z HTTP/1.1`, found by the `request` fuzz
+    /// target) and other paths not starting with `/` used to match `/` or a wildcard, so the
+    /// guest saw a path that was not routed; and slicing the path-info out of `€/x/y` for
+    /// `/:a/...` panicked (not reachable from hyper, whose paths are ASCII there).
+    #[test]
+    fn only_paths_starting_with_a_slash_match() {
+        let t = table(&["/", "/:a/...", "/..."]);
+        for path in ["", "*", "z", "€/x/y", "a/b"] {
+            assert!(t.match_path(path).is_none(), "{path:?}");
+        }
+        assert_eq!(t.match_path("/").unwrap().target, "/");
     }
 
     #[test]
