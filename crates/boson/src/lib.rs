@@ -30,6 +30,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod outbound;
+pub mod registry;
 pub mod router;
 pub mod runtime;
 pub mod runtime_config;
