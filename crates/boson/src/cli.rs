@@ -56,7 +56,8 @@ pub struct UpArgs {
     /// Address to listen on; port 0 picks a free port (the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// Where the app's data and logs live (default: `.boson/` next to the manifest).
+    /// Where the app's data and logs live (default: `.boson/` next to the manifest; for an app
+    /// from a registry, `<cache dir>/registry/state/<registry>/<repository>/`).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Cache for compiled code and downloaded sources (default: $BOSON_CACHE_DIR, else ~/.cache/boson).
