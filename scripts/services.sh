@@ -9,9 +9,10 @@ wait_up() {
   echo "services: $2 did not come up on 127.0.0.1:$1" >&2; return 1
 }
 # The brokers' binaries: the trigger tests also start private instances of them (to restart them).
-# docker-registry (the CNCF distribution server): the registry tests start a private one each.
+# docker-registry (the CNCF distribution server): the registry tests start a private one each,
+# one of them over HTTPS with a certificate openssl makes.
 missing=()
-for pkg in redis-server:redis-server mosquitto:mosquitto nats-server:nats-server docker-registry:docker-registry; do
+for pkg in redis-server:redis-server mosquitto:mosquitto nats-server:nats-server docker-registry:docker-registry openssl:openssl; do
   bin=${pkg%%:*}
   command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || missing+=("${pkg#*:}")
 done

@@ -154,6 +154,10 @@ fn explain(err: OciDistributionError, reference: &Reference, insecure: bool) -> 
             }
             let hint = if insecure {
                 format!("check that the registry at http://{registry} is running")
+            } else if detail.contains("certificate") {
+                format!(
+                    "the TLS certificate of https://{registry} is not trusted: add its CA to the system's trust store (or point SSL_CERT_FILE at a bundle holding it)"
+                )
             } else {
                 format!(
                     "check that https://{registry} is up; if the registry speaks plain HTTP (a local one, say), pass --insecure"

@@ -24,22 +24,52 @@ fn registry_bin() -> PathBuf {
 struct Registry {
     child: Child,
     addr: SocketAddr,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// `user` / `s3cret`, bcrypt (cost 5, so the test stays quick).
 const HTPASSWD: &str = "user:$2b$05$hL./lLNExRncW5WA3XIVOO8Q79r/WISoJwNmG..r2cwb4BeA8UJQ6\n";
 
+/// How a test registry is set up.
+#[derive(Default, Clone, Copy)]
+struct Setup {
+    /// Every request needs `user` / `s3cret` (HTTP basic).
+    auth: bool,
+    /// HTTPS with a self-signed certificate for 127.0.0.1 (`cert.pem` in the registry's dir).
+    tls: bool,
+}
+
 impl Registry {
     fn start() -> Self {
-        Self::start_with(false)
+        Self::start_with(Setup::default())
     }
 
-    /// With `auth`, every request needs `user` / `s3cret` (HTTP basic).
-    fn start_with(auth: bool) -> Self {
+    fn start_with(setup: Setup) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        if auth {
+        if setup.auth {
             std::fs::write(dir.path().join("htpasswd"), HTPASSWD).unwrap();
+        }
+        if setup.tls {
+            let made = Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                ])
+                .args([
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ])
+                // A leaf certificate (webpki refuses a CA certificate as the server's).
+                .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+                .arg("-keyout")
+                .arg(dir.path().join("key.pem"))
+                .arg("-out")
+                .arg(dir.path().join("cert.pem"))
+                .stderr(Stdio::null())
+                .status()
+                .expect("running openssl (apt-get install openssl)");
+            assert!(made.success(), "openssl could not make a certificate");
         }
         // The registry cannot bind port 0 and report it: pick a free port, and pick again if
         // another process takes it first.
@@ -54,7 +84,14 @@ impl Registry {
                 "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
                 dir.path().join("data").display()
             );
-            if auth {
+            if setup.tls {
+                config.push_str(&format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    dir.path().join("cert.pem").display(),
+                    dir.path().join("key.pem").display()
+                ));
+            }
+            if setup.auth {
                 config.push_str(&format!(
                     "auth:\n  htpasswd:\n    realm: boson-test\n    path: {}\n",
                     dir.path().join("htpasswd").display()
@@ -76,13 +113,11 @@ impl Registry {
                     break; // the port was taken: try another
                 }
                 if std::net::TcpStream::connect(addr).is_ok() {
-                    let status = request(addr, "GET", "/v2/", &[], b"").status;
-                    assert!(status == 200 || status == 401, "registry answered {status}");
-                    return Self {
-                        child,
-                        addr,
-                        _dir: dir,
-                    };
+                    if !setup.tls {
+                        let status = request(addr, "GET", "/v2/", &[], b"").status;
+                        assert!(status == 200 || status == 401, "registry answered {status}");
+                    }
+                    return Self { child, addr, dir };
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -572,7 +607,10 @@ fn plain_http_needs_insecure_and_bad_references_say_what_to_do() {
 
 #[test]
 fn login_stores_credentials_that_push_and_pull_use() {
-    let registry = Registry::start_with(true);
+    let registry = Registry::start_with(Setup {
+        auth: true,
+        ..Setup::default()
+    });
     let app = test_app();
     let docker = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
@@ -729,4 +767,55 @@ fn runs_artifacts_in_older_spin_and_bare_component_layouts() {
         docker.path(),
     );
     assert_eq!(bare.get("/hello").text(), "hello\n");
+}
+
+#[test]
+fn https_registry_works_when_its_certificate_is_trusted() {
+    let registry = Registry::start_with(Setup {
+        tls: true,
+        ..Setup::default()
+    });
+    let app = test_app();
+    let docker = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let cert = registry.dir.path().join("cert.pem");
+    let reference = format!("{}/apps/tls:v1", registry.host());
+    let push = |trust: bool| {
+        let mut command = Command::new(boson_bin());
+        command
+            .args(["registry", "push", "--from"])
+            .arg(app.path())
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .arg(&reference)
+            .env("DOCKER_CONFIG", docker.path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null());
+        if trust {
+            command.env("SSL_CERT_FILE", &cert);
+        }
+        command.output().unwrap()
+    };
+
+    let err = failed(&push(false));
+    assert!(
+        err.contains("certificate") && err.contains("SSL_CERT_FILE") && !err.contains("--insecure"),
+        "{err}"
+    );
+    let digest = digest_line(&ok(&push(true)));
+
+    let fresh = tempfile::tempdir().unwrap();
+    let mut command = Command::new(boson_bin());
+    command
+        .args(["up", "--listen", "127.0.0.1:0", "--from"])
+        .arg(format!("{}/apps/tls@{digest}", registry.host()))
+        .arg("--cache-dir")
+        .arg(fresh.path())
+        .arg("--state-dir")
+        .arg(fresh.path().join("state"))
+        .env("DOCKER_CONFIG", docker.path())
+        .env("SSL_CERT_FILE", &cert)
+        .env("RUST_LOG", "info");
+    let served = Boson::spawn(command);
+    assert_eq!(served.get("/file/small.txt").text(), "small file\n");
 }
