@@ -93,8 +93,13 @@ impl Store {
         w.finish()
     }
 
+    /// Where a tag's digest is remembered; `None` for a digest reference (nothing to remember).
     fn ref_path(&self, reference: &Reference) -> Option<PathBuf> {
-        let tag = reference.tag()?;
+        let tag = match (reference.tag(), reference.digest()) {
+            (Some(tag), _) => tag,
+            (None, Some(_)) => return None,
+            (None, None) => "latest",
+        };
         Some(
             self.root
                 .join("refs")
@@ -320,8 +325,13 @@ mod tests {
         let reference: Reference = "127.0.0.1:5000/apps/hello:v1".parse().unwrap();
         let digest = sha256_digest(b"manifest");
         store.record_tag(&reference, &digest).unwrap();
-        assert_eq!(store.recorded_tag(&reference), Some(digest));
+        assert_eq!(store.recorded_tag(&reference), Some(digest.clone()));
         let other: Reference = "127.0.0.1:5000/apps/hello:v2".parse().unwrap();
         assert_eq!(store.recorded_tag(&other), None);
+        // No tag means `latest`.
+        let bare: Reference = "127.0.0.1:5000/apps/hello".parse().unwrap();
+        store.record_tag(&bare, &digest).unwrap();
+        let latest: Reference = "127.0.0.1:5000/apps/hello:latest".parse().unwrap();
+        assert_eq!(store.recorded_tag(&latest), Some(digest));
     }
 }
