@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the backing services the tests use (Redis, PostgreSQL, MariaDB, Mosquitto, NATS), if they are not running (they are started
-# before a session on these machines; a stopped one is started with the same command).
+# before a session on these machines; a stopped one is started with the same command), and installs the
+# binaries the tests start private instances of (the brokers, and docker-registry for the registry tests).
 set -euo pipefail
 up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_up() {
@@ -8,8 +9,10 @@ wait_up() {
   echo "services: $2 did not come up on 127.0.0.1:$1" >&2; return 1
 }
 # The brokers' binaries: the trigger tests also start private instances of them (to restart them).
+# docker-registry (the CNCF distribution server): the registry tests start a private one each,
+# one of them over HTTPS with a certificate openssl makes.
 missing=()
-for pkg in redis-server:redis-server mosquitto:mosquitto nats-server:nats-server; do
+for pkg in redis-server:redis-server mosquitto:mosquitto nats-server:nats-server docker-registry:docker-registry openssl:openssl; do
   bin=${pkg%%:*}
   command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || missing+=("${pkg#*:}")
 done

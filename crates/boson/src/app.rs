@@ -479,7 +479,11 @@ fn check_labels(
 }
 
 /// Downloads a `{ url, digest }` source once into the cache, verifying its sha256.
-async fn fetch_source(url: &str, digest: &str, cache_dir: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) async fn fetch_source(
+    url: &str,
+    digest: &str,
+    cache_dir: &Path,
+) -> anyhow::Result<PathBuf> {
     let dir = cache_dir.join("sources");
     let path = dir.join(format!("{digest}.wasm"));
     if let Ok(bytes) = std::fs::read(&path)
@@ -525,7 +529,7 @@ use http_body_util::BodyExt as _;
 
 /// Copies the granted files into `dest` (recreated from scratch), so the guest's `/` holds
 /// exactly those files and nothing a symlink could lead out of.
-fn materialize_files(
+pub(crate) fn materialize_files(
     files: &[FileMount],
     exclude: &[String],
     base_dir: &Path,

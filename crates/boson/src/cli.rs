@@ -28,20 +28,36 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; boxing `UpArgs` buys nothing"
+)]
 pub enum Command {
-    /// Serve an app: a folder with spin.toml or boson.toml, a manifest file, or a bare .wasm.
+    /// Serve an app: a folder with spin.toml or boson.toml, a manifest file, a bare .wasm, or an
+    /// app in an OCI registry.
     Up(UpArgs),
+    /// Push apps to OCI registries, pull them, and log in (Spin's artifact layout).
+    #[command(subcommand)]
+    Registry(crate::registry::command::RegistryCommand),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
-    /// The app: a manifest, a folder holding one, or a component .wasm (served at `/...`).
-    #[arg(long, short = 'f', value_name = "PATH")]
+    /// The app: a manifest, a folder holding one, a component .wasm (served at `/...`), or a
+    /// registry reference (`host[:port]/repository[:tag|@digest]`, when no such path exists).
+    #[arg(long, short = 'f', value_name = "PATH|REFERENCE")]
     pub from: Option<PathBuf>,
+    /// Run the app at this registry reference (`--from` also takes one).
+    #[arg(long, value_name = "REFERENCE", conflicts_with = "from")]
+    pub from_registry: Option<String>,
+    /// Talk plain HTTP to the registry instead of HTTPS (a local registry, say).
+    #[arg(long, short = 'k')]
+    pub insecure: bool,
     /// Address to listen on; port 0 picks a free port (the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
     pub listen: SocketAddr,
-    /// Where the app's data and logs live (default: `.boson/` next to the manifest).
+    /// Where the app's data and logs live (default: `.boson/` next to the manifest; for an app
+    /// from a registry, `<cache dir>/registry/state/<registry>/<repository>/`).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Cache for compiled code and downloaded sources (default: $BOSON_CACHE_DIR, else ~/.cache/boson).
@@ -123,6 +139,9 @@ pub fn init_logging(cli: &Cli) {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => up(args).await,
+        Command::Registry(command) => {
+            crate::registry::command::run(command, default_cache_dir()).await
+        }
     }
 }
 
@@ -159,11 +178,31 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         },
     };
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    let location = AppLocation::find(args.from.as_deref())?;
+    let reference = match (&args.from_registry, &args.from) {
+        (Some(text), _) => Some(crate::registry::parse_reference(text)),
+        (None, Some(from)) => crate::registry::app_reference(from),
+        (None, None) => None,
+    };
+    let (location, registry_state_dir) = match reference {
+        Some(reference) => {
+            let reference = reference?;
+            let options = crate::registry::RegistryOptions {
+                cache_dir: cache_dir.clone(),
+                insecure: args.insecure,
+            };
+            let pulled = crate::registry::pull_for_up(&reference, &options).await?;
+            tracing::info!("running {reference} ({})", pulled.digest);
+            (
+                AppLocation::Manifest(pulled.manifest),
+                Some(pulled.state_dir),
+            )
+        }
+        None => (AppLocation::find(args.from.as_deref())?, None),
+    };
     let app = resolve(
         &location,
         &ResolveOptions {
-            state_dir: args.state_dir.clone(),
+            state_dir: args.state_dir.clone().or(registry_state_dir),
             cache_dir: cache_dir.clone(),
             limits: limits.clone(),
             runtime_config: runtime_config.clone(),

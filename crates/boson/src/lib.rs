@@ -30,6 +30,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod outbound;
+pub mod registry;
 pub mod runtime;
 pub mod runtime_config;
 pub mod trigger;

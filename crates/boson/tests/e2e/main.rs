@@ -7,6 +7,7 @@ mod capabilities;
 mod guests;
 mod hardening;
 mod postgres;
+mod registry;
 mod routing;
 mod sandbox;
 mod server;
