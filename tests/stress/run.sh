@@ -9,6 +9,8 @@ for script in loop_flood.py hostile_guests.py slowloris.py; do
   echo "== $script"
   python3 "$script" || status=1
 done
+echo "== loop_flood.py --pool-keep-resident 0 (the RSS target)"
+python3 loop_flood.py --pool-keep-resident 0 || status=1
 # 200 cycles take about a minute by hand; CI runs 50 (KILL_CYCLES overrides).
 echo "== kill_cycles.py"
 KILL_CYCLES=${KILL_CYCLES:-50} python3 kill_cycles.py || status=1
