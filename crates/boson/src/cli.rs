@@ -39,6 +39,37 @@ pub enum Command {
     /// Push apps to OCI registries, pull them, and log in (Spin's artifact layout).
     #[command(subcommand)]
     Registry(crate::registry::command::RegistryCommand),
+    /// Run each component's `[component.<id>.build]` command in its `workdir`.
+    Build(BuildArgs),
+    /// Print a shell completion script, e.g. `boson completions bash > /etc/bash_completion.d/boson`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The app: a manifest or a folder holding one (default: the current folder).
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub from: Option<PathBuf>,
+    /// Build only this component. Repeatable.
+    #[arg(long, short = 'c', value_name = "ID")]
+    pub component: Vec<String>,
+}
+
+impl BuildArgs {
+    fn run(&self) -> anyhow::Result<()> {
+        let manifest = match AppLocation::find(self.from.as_deref())? {
+            AppLocation::Manifest(path) => path,
+            AppLocation::Wasm(path) => anyhow::bail!(
+                "{} is a component, not an app: `boson build` needs a manifest with [component.<id>.build] sections",
+                path.display()
+            ),
+        };
+        let steps = crate::build::plan(&manifest, &self.component)?;
+        crate::build::run(&steps)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -53,6 +84,9 @@ pub struct UpArgs {
     /// Talk plain HTTP to the registry instead of HTTPS (a local registry, say).
     #[arg(long, short = 'k')]
     pub insecure: bool,
+    /// Run `boson build` on the app first.
+    #[arg(long)]
+    pub build: bool,
     /// Address to listen on; port 0 picks a free port (the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:3000", value_name = "ADDR")]
     pub listen: SocketAddr,
@@ -142,6 +176,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Registry(command) => {
             crate::registry::command::run(command, default_cache_dir()).await
         }
+        Command::Build(args) => tokio::task::spawn_blocking(move || args.run()).await?,
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "boson", &mut std::io::stdout());
+            Ok(())
+        }
     }
 }
 
@@ -197,7 +237,16 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
                 Some(pulled.state_dir),
             )
         }
-        None => (AppLocation::find(args.from.as_deref())?, None),
+        None => {
+            if args.build {
+                let build = BuildArgs {
+                    from: args.from.clone(),
+                    component: Vec::new(),
+                };
+                tokio::task::spawn_blocking(move || build.run()).await??;
+            }
+            (AppLocation::find(args.from.as_deref())?, None)
+        }
     };
     let app = resolve(
         &location,

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod app;
+pub mod build;
 pub mod capability;
 pub mod cli;
 pub mod guest_body;

@@ -12,3 +12,4 @@ mod routing;
 mod sandbox;
 mod server;
 mod triggers;
+mod workflow;

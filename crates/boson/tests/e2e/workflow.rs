@@ -1,0 +1,115 @@
+//! The developer workflow around `boson up`: `boson build`, `boson up --build`, completions and
+//! `--version`.
+
+use std::process::Command;
+
+use crate::harness::*;
+
+/// An app of two components, each built by copying a test guest into place from its own
+/// `workdir` (the build runner is what is under test, not a compiler).
+fn buildable_app(second_command: &str) -> AppDir {
+    let hello = guest("c", "hello");
+    let app = AppDir::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "built"
+[[trigger.http]]
+route = "/a/..."
+component = "a"
+[[trigger.http]]
+route = "/b/..."
+component = "b"
+[component.a]
+source = "a/out/a.wasm"
+[component.a.build]
+command = ["mkdir -p out", "cp {hello} out/a.wasm"]
+workdir = "a"
+[component.b]
+source = "b/b.wasm"
+[component.b.build]
+command = "{second_command}"
+workdir = "b"
+environment = {{ SOURCE = "{hello}" }}
+"#,
+        hello = hello.display()
+    ));
+    app.write("a/README", "component a\n");
+    app.write("b/README", "component b\n");
+    app
+}
+
+fn boson(args: &[&str], dir: &std::path::Path) -> std::process::Output {
+    Command::new(boson_bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn build_runs_every_components_command_then_up_serves_the_result() {
+    let app = buildable_app("cp $SOURCE b.wasm");
+    let out = boson(&["build"], app.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(app.path().join("a/out/a.wasm").is_file());
+    assert!(app.path().join("b/b.wasm").is_file());
+    let server = Boson::start(app.path(), &[]);
+    assert_eq!(server.get("/a/x").text(), "Hello from C!\n");
+    assert_eq!(server.get("/b/x").status, 200);
+
+    // `up --build` builds first: a fresh app with nothing built yet serves at once.
+    let fresh = buildable_app("cp $SOURCE b.wasm");
+    let server = Boson::start(fresh.path(), &["--build"]);
+    assert_eq!(server.get("/b/x").status, 200);
+
+    // `-c` builds one component only.
+    let one = buildable_app("cp $SOURCE b.wasm");
+    let out = boson(&["build", "-c", "b"], one.path());
+    assert!(out.status.success());
+    assert!(one.path().join("b/b.wasm").is_file() && !one.path().join("a/out").exists());
+    let out = boson(&["build", "-c", "nope"], one.path());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the app has no component `nope`"));
+}
+
+#[test]
+fn a_failing_or_missing_build_tool_is_named_with_its_output() {
+    let app = buildable_app("echo 'b.c:1: error: expected ;' >&2; exit 2");
+    let out = boson(&["build"], app.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("1 of 2 component builds failed")
+            && err.contains("component `b`")
+            && err.contains("b.c:1: error: expected ;"),
+        "{err}"
+    );
+    // `up --build` stops before serving when the build fails.
+    let err = start_failure(app.path(), &["--build"]);
+    assert!(err.contains("component `b`"), "{err}");
+
+    let app = buildable_app("tinygo build -o b.wasm main.go");
+    let out = boson(&["build"], app.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`tinygo` is not installed") && err.contains("https://tinygo.org"),
+        "{err}"
+    );
+}
+
+#[test]
+fn completions_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = boson(&["completions", "bash"], dir.path());
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && script.contains("_boson()") && script.contains("registry"));
+    let out = boson(&["--version"], dir.path());
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        version.starts_with("boson ") && version.contains("wasmtime 48."),
+        "{version}"
+    );
+}
