@@ -192,7 +192,7 @@ fn run_command(command: &str, step: &BuildStep) -> anyhow::Result<()> {
 }
 
 /// How to get the build tools Spin's templates use.
-fn install_hint(tool: &str) -> &'static str {
+pub(crate) fn install_hint(tool: &str) -> &'static str {
     match tool {
         "cargo" | "rustc" => {
             "install Rust with rustup (https://rustup.rs), then `rustup target add wasm32-wasip2`"

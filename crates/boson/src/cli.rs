@@ -41,6 +41,9 @@ pub enum Command {
     Registry(crate::registry::command::RegistryCommand),
     /// Run each component's `[component.<id>.build]` command in its `workdir`.
     Build(BuildArgs),
+    /// Check an app without serving it: manifest, sources, build tools, runtime-config labels,
+    /// reachable services, and everything `boson up` checks at start. Each problem with its fix.
+    Doctor(DoctorArgs),
     /// Print a shell completion script, e.g. `boson completions bash > /etc/bash_completion.d/boson`.
     Completions {
         /// The shell to complete for.
@@ -56,6 +59,49 @@ pub struct BuildArgs {
     /// Build only this component. Repeatable.
     #[arg(long, short = 'c', value_name = "ID")]
     pub component: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// The app: a manifest or a folder holding one (default: the current folder).
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub from: Option<PathBuf>,
+    /// The runtime-config file `boson up` will be given.
+    #[arg(long, value_name = "FILE")]
+    pub runtime_config_file: Option<PathBuf>,
+    /// Cache for compiled code (as for `boson up`).
+    #[arg(long, value_name = "DIR", env = "BOSON_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl DoctorArgs {
+    async fn run(&self) -> anyhow::Result<()> {
+        let manifest = match AppLocation::find(self.from.as_deref())? {
+            AppLocation::Manifest(path) => path,
+            AppLocation::Wasm(_) => {
+                anyhow::bail!("`boson doctor` checks an app: give it a manifest or its folder")
+            }
+        };
+        let cache = self.cache_dir.clone().unwrap_or_else(default_cache_dir);
+        let problems =
+            crate::doctor::examine(&manifest, self.runtime_config_file.as_deref(), cache).await;
+        if problems.is_empty() {
+            println!("{}: no problems found", manifest.display());
+            return Ok(());
+        }
+        for p in &problems {
+            println!(
+                "problem: {}
+    fix: {}",
+                p.what, p.fix
+            );
+        }
+        anyhow::bail!(
+            "{} problem(s) found in {}",
+            problems.len(),
+            manifest.display()
+        )
+    }
 }
 
 impl BuildArgs {
@@ -177,6 +223,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::registry::command::run(command, default_cache_dir()).await
         }
         Command::Build(args) => tokio::task::spawn_blocking(move || args.run()).await?,
+        Command::Doctor(args) => args.run().await,
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "boson", &mut std::io::stdout());

@@ -25,6 +25,7 @@ pub mod app;
 pub mod build;
 pub mod capability;
 pub mod cli;
+pub mod doctor;
 pub mod guest_body;
 pub mod host;
 pub mod http;

@@ -113,3 +113,72 @@ fn completions_and_version() {
         "{version}"
     );
 }
+
+#[test]
+fn doctor_lists_every_problem_with_its_fix() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let app = AppDir::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "sick"
+[[trigger.http]]
+route = "/a/..."
+component = "a"
+[[trigger.http]]
+route = "/b/..."
+component = "b"
+[component.a]
+source = "main.wasm"
+[component.a.build]
+command = "tinygo build -o main.wasm main.go"
+[component.b]
+source = "{core}"
+key_value_stores = ["cache"]
+allowed_outbound_hosts = ["redis://127.0.0.1:{closed_port}"]
+"#,
+        core = guest("c", "wasip1-command").display()
+    ));
+    let out = boson(&["doctor"], app.path());
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{report}");
+    for needle in [
+        "`tinygo`, which is not on PATH",
+        "https://tinygo.org",
+        "main.wasm does not exist yet",
+        "run `boson build -c a`",
+        "is a core WebAssembly module, not a component",
+        "lists key-value store `cache`, which no runtime config defines",
+        &format!("nothing answers at `redis://127.0.0.1:{closed_port}`"),
+    ] {
+        assert!(report.contains(needle), "missing `{needle}` in:\n{report}");
+    }
+    assert_eq!(report.matches("problem: ").count(), 5, "{report}");
+
+    // What only loading finds: a routed component that is not an HTTP handler.
+    let app = AppDir::new(&single_component_manifest(
+        &guest("c", "redis-trigger"),
+        "allowed_outbound_hosts = [\"redis://127.0.0.1:6379\"]\n",
+    ));
+    let out = boson(
+        &["doctor", "--cache-dir", shared_cache().to_str().unwrap()],
+        app.path(),
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success() && report.contains("wasi:http/incoming-handler"),
+        "{report}"
+    );
+
+    let app = AppDir::new(&single_component_manifest(&guest("c", "hello"), ""));
+    let out = boson(
+        &["doctor", "--cache-dir", shared_cache().to_str().unwrap()],
+        app.path(),
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && report.contains("no problems found"),
+        "{report}"
+    );
+}
