@@ -2,9 +2,9 @@
 closed at the header-read timeout (3 s here), and 200 slow request bodies end at the request
 deadline, while a normal load on the side keeps ≥ 99.9 % success. Then 200 slow readers of an
 8 MiB response (a byte a second) are cut off at the write-stall timeout (2 s here, the request
-deadline being 30 s), again beside a normal load: all 200 connections must be gone within 6.5 s
-of the start (the 200 guests first write until their connections stall — seconds on 2 cores —
-and then wait out the 2 s). Bounded: about 20 s."""
+deadline being 30 s, which would otherwise hold them), again beside a normal load: all 200
+connections must be gone within 8 s of the start (the 200 guests first write until their connections stall — seconds on 2 cores —
+and then wait out the 2 s). Bounded: about 25 s."""
 import asyncio
 import os
 import socket
@@ -71,7 +71,7 @@ async def slow_body_client(addr, ended_after, statuses):
 
 SLOW_READERS = 200
 WRITE_STALL = 2.0
-READER_SECONDS = 7.0
+READER_SECONDS = 10.0
 
 
 async def slow_reader_client(addr, until):
@@ -179,7 +179,7 @@ def main():
     with Boson(guest("c", "guest"), "--timeout", "30s",
                "--write-stall-timeout", f"{WRITE_STALL:.0f}s") as boson:
         released, peak, outcomes = asyncio.run(slow_readers(boson))
-        ok &= check(released is not None and released <= WRITE_STALL + 4.5,
+        ok &= check(released is not None and released <= WRITE_STALL + 6.0,
                     f"{SLOW_READERS} slow readers of 8 MiB ({peak} connections held at the peak): "
                     f"all cut off after "
                     f"{'never' if released is None else f'{released:.2f} s'} "
