@@ -184,7 +184,9 @@ fn resolve_wasm(path: &Path, options: &ResolveOptions) -> anyhow::Result<Resolve
     })
 }
 
-fn sanitize_id(stem: &str) -> String {
+/// A component id made from a file or repository name: lowercase, `-` for anything else,
+/// prefixed with `app-` unless it starts with a letter.
+pub(crate) fn sanitize_id(stem: &str) -> String {
     let id: String = stem
         .chars()
         .map(|c| {

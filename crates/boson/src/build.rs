@@ -58,7 +58,6 @@ pub fn plan(manifest_path: &Path, only: &[String]) -> anyhow::Result<Vec<BuildSt
 #[derive(Debug)]
 pub struct Outcome {
     pub component: String,
-    pub took: Duration,
     pub failure: Option<String>,
 }
 
@@ -147,7 +146,6 @@ fn run_step(step: &BuildStep, bars: Option<&MultiProgress>) -> Outcome {
     }
     Outcome {
         component: step.component.clone(),
-        took,
         failure,
     }
 }

@@ -136,35 +136,11 @@ fn wasm_kind_problem(id: &str, path: &Path, bytes: &[u8]) -> Option<Problem> {
 /// For an entry naming one fixed host and port (no wildcard), whether it accepts a TCP
 /// connection within 2 s.
 async fn unreachable_service(id: &str, entry: &str) -> Option<Problem> {
-    let (scheme, rest) = entry.split_once("://")?;
-    let authority = rest.trim_end_matches('/');
-    if entry.contains('*')
-        || scheme == "*"
-        || authority == "self"
-        || authority.contains("..")
-        || authority.contains('/')
-    {
-        return None;
-    }
-    let default_port = match scheme {
-        "http" => 80,
-        "https" => 443,
-        "redis" => 6379,
-        "postgres" => 5432,
-        "mysql" => 3306,
-        "mqtt" => 1883,
-        "nats" => 4222,
-        _ => return None,
-    };
-    let target = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        authority.to_string()
-    } else {
-        format!("{authority}:{default_port}")
-    };
-    let addrs: Vec<_> = match target.to_socket_addrs() {
+    let (host, port) = crate::outbound::AllowedHost::parse(entry)
+        .ok()?
+        .fixed_target()?;
+    let target = format!("{host}:{port}");
+    let addrs: Vec<_> = match (host.as_str(), port).to_socket_addrs() {
         Ok(a) => a.collect(),
         Err(e) => {
             return Some(problem(

@@ -78,6 +78,26 @@ fn default_port(scheme: &str) -> Option<u16> {
 }
 
 impl AllowedHost {
+    /// The one `host` and `port` this entry names, when it names exactly one: a scheme with a
+    /// known default port, no wildcard, range or CIDR, and not `self`.
+    pub fn fixed_target(&self) -> Option<(String, u16)> {
+        let SchemePattern::Named(scheme) = &self.scheme else {
+            return None;
+        };
+        default_port(scheme)?;
+        let PortPattern::Range(low, high) = self.port else {
+            return None;
+        };
+        if low != high {
+            return None;
+        }
+        match &self.host {
+            HostPattern::Name(name) if name != "self" => Some((name.clone(), low)),
+            HostPattern::Ip(ip) => Some((ip.to_string(), low)),
+            _ => None,
+        }
+    }
+
     /// Parses one entry, e.g. `https://*.example.com`, `http://127.0.0.1:8080`, `*://db:*`.
     pub fn parse(entry: &str) -> anyhow::Result<Self> {
         if entry.contains("{{") {
@@ -579,5 +599,25 @@ mod tests {
             resolve_self(&granted, "http", 80, None),
             Err(Denied::Unresolvable(_))
         ));
+    }
+
+    #[test]
+    fn fixed_target_only_for_one_named_address() {
+        let target = |e: &str| AllowedHost::parse(e).unwrap().fixed_target();
+        assert_eq!(target("redis://db"), Some(("db".into(), 6379)));
+        assert_eq!(
+            target("http://127.0.0.1:8080"),
+            Some(("127.0.0.1".into(), 8080))
+        );
+        for entry in [
+            "http://*",
+            "*://db:80",
+            "http://db:*",
+            "http://db:80..90",
+            "http://self",
+            "http://10.0.0.0/8:80",
+        ] {
+            assert_eq!(target(entry), None, "{entry}");
+        }
     }
 }

@@ -177,19 +177,7 @@ impl LockedApp {
     /// The app a bare component artifact (one Wasm layer, no locked app) stands for: the
     /// component, named after the repository, at `/...` with no grants — as `--from app.wasm`.
     pub fn single_component(repository_name: &str, wasm_digest: &str) -> Self {
-        let mut id: String = repository_name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        if !id.starts_with(|c: char| c.is_ascii_lowercase()) {
-            id = format!("app-{id}");
-        }
+        let id = crate::app::sanitize_id(repository_name);
         let mut metadata = Map::new();
         metadata.insert("name".into(), id.clone().into());
         Self {
