@@ -1,6 +1,8 @@
 """Hostile guests, item 3: 100 memory bombs and 100 unbounded recursions at once. Each fails its
 own request (500: the allocation fails and the guest traps; the wasm stack overflows), the host
-keeps serving, nothing panics, and the memory the bombs took is given back. Bounded: about 10 s."""
+keeps serving, nothing panics, and the memory the bombs took is given back. The deadline is
+well above the few seconds 200 bombs take, so a machine busy with other work still sees each
+request fail by its own cause (500), not by the clock (504). Bounded: about 10 s."""
 import sys
 import threading
 import time
@@ -12,7 +14,7 @@ N = 100
 
 def main():
     ok = True
-    with Boson(guest("c", "guest"), "--max-memory", "32MiB", "--timeout", "5s") as boson:
+    with Boson(guest("c", "guest"), "--max-memory", "32MiB", "--timeout", "20s") as boson:
         for _ in range(10):
             get(boson.addr, "/hello")
         time.sleep(0.5)

@@ -3,7 +3,8 @@ closed at the header-read timeout (3 s here), and 200 slow request bodies end at
 deadline, while a normal load on the side keeps ≥ 99.9 % success. Then 200 slow readers of an
 8 MiB response (a byte a second) are cut off at the write-stall timeout (2 s here, the request
 deadline being 30 s, which would otherwise hold them), again beside a normal load: all 200
-connections must be gone within 8 s of the start (the 200 guests first write until their connections stall — seconds on 2 cores —
+connections must be gone within 14 s of the start, half the deadline (the 200 guests first write
+until their connections stall — 3 to 8 s on 2 cores, depending on what else the machine runs —
 and then wait out the 2 s). Bounded: about 25 s."""
 import asyncio
 import os
@@ -179,7 +180,7 @@ def main():
     with Boson(guest("c", "guest"), "--timeout", "30s",
                "--write-stall-timeout", f"{WRITE_STALL:.0f}s") as boson:
         released, peak, outcomes = asyncio.run(slow_readers(boson))
-        ok &= check(released is not None and released <= WRITE_STALL + 6.0,
+        ok &= check(released is not None and released <= WRITE_STALL + 12.0,
                     f"{SLOW_READERS} slow readers of 8 MiB ({peak} connections held at the peak): "
                     f"all cut off after "
                     f"{'never' if released is None else f'{released:.2f} s'} "

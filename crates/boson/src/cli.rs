@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::app::{AppLocation, ResolveOptions, resolve};
-use crate::http::{HttpTrigger, ServerOptions};
+use crate::http::{HttpRoutes, HttpTrigger, ServerOptions};
 use crate::limits::{Limits, LimitsConfig, parse_duration, parse_size};
 use crate::runtime::{Backends, EngineOptions, Follow, Runtime};
 use crate::runtime_config::RuntimeConfig;
@@ -28,10 +28,6 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "parsed once per process; boxing `UpArgs` buys nothing"
-)]
 pub enum Command {
     /// Serve an app: a folder with spin.toml or boson.toml, a manifest file, a bare .wasm, or an
     /// app in an OCI registry.
@@ -44,6 +40,9 @@ pub enum Command {
     /// Check an app without serving it: manifest, sources, build tools, runtime-config labels,
     /// reachable services, and everything `boson up` checks at start. Each problem with its fix.
     Doctor(DoctorArgs),
+    /// Serve an app like `up`, rebuild a component when its `build.watch` files change, and
+    /// swap the new version in without restarting or failing requests in flight.
+    Watch(crate::watch::WatchArgs),
     /// Print a shell completion script, e.g. `boson completions bash > /etc/bash_completion.d/boson`.
     Completions {
         /// The shell to complete for.
@@ -224,6 +223,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Build(args) => tokio::task::spawn_blocking(move || args.run()).await?,
         Command::Doctor(args) => args.run().await,
+        Command::Watch(args) => crate::watch::watch(args).await,
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "boson", &mut std::io::stdout());
@@ -241,30 +241,75 @@ fn default_cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("boson-cache"))
 }
 
+/// What `up` and `watch` settle from the flags before loading the app.
+pub(crate) struct Settings {
+    pub limits: LimitsConfig,
+    pub runtime_config: Option<RuntimeConfig>,
+    pub cache_dir: PathBuf,
+}
+
+impl Settings {
+    pub fn from_args(args: &UpArgs) -> anyhow::Result<Self> {
+        let mut defaults = Limits::default();
+        if let Some(t) = args.timeout {
+            defaults.timeout = t;
+        }
+        if let Some(m) = args.max_memory {
+            defaults.memory = usize::try_from(m).context("--max-memory is too large")?;
+        }
+        if let Some(b) = args.max_request_body {
+            defaults.max_request_body = b;
+        }
+        let runtime_config = args
+            .runtime_config_file
+            .as_deref()
+            .map(RuntimeConfig::load)
+            .transpose()?;
+        let limits = match (&runtime_config, &args.runtime_config_file) {
+            (Some(rc), Some(path)) => LimitsConfig::from_section(&rc.limits, defaults, path)?,
+            _ => LimitsConfig {
+                defaults,
+                per_component: Default::default(),
+            },
+        };
+        Ok(Self {
+            limits,
+            runtime_config,
+            cache_dir: args.cache_dir.clone().unwrap_or_else(default_cache_dir),
+        })
+    }
+
+    pub fn resolve_options(&self, args: &UpArgs, state_dir: Option<PathBuf>) -> ResolveOptions {
+        ResolveOptions {
+            state_dir: args.state_dir.clone().or(state_dir),
+            cache_dir: self.cache_dir.clone(),
+            limits: self.limits.clone(),
+            runtime_config: self.runtime_config.clone(),
+            variables: args.variables.clone(),
+        }
+    }
+
+    pub fn engine_options(&self, args: &UpArgs) -> anyhow::Result<EngineOptions> {
+        let limits = &self.limits;
+        let max_memory = std::iter::once(limits.defaults.memory)
+            .chain(limits.per_component.values().map(|l| l.memory))
+            .max()
+            .unwrap_or(limits.defaults.memory);
+        Ok(EngineOptions {
+            pooling: !args.no_pooling,
+            pool_instances: args.pool_instances,
+            max_memory,
+            cache_dir: (!args.disable_cache).then(|| self.cache_dir.clone()),
+            queue_timeout: args.queue_timeout,
+            max_queued: args.max_queued,
+            keep_resident: usize::try_from(args.pool_keep_resident)
+                .context("--pool-keep-resident is too large")?,
+        })
+    }
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
-    let mut defaults = Limits::default();
-    if let Some(t) = args.timeout {
-        defaults.timeout = t;
-    }
-    if let Some(m) = args.max_memory {
-        defaults.memory = usize::try_from(m).context("--max-memory is too large")?;
-    }
-    if let Some(b) = args.max_request_body {
-        defaults.max_request_body = b;
-    }
-    let runtime_config = args
-        .runtime_config_file
-        .as_deref()
-        .map(RuntimeConfig::load)
-        .transpose()?;
-    let limits = match (&runtime_config, &args.runtime_config_file) {
-        (Some(rc), Some(path)) => LimitsConfig::from_section(&rc.limits, defaults, path)?,
-        _ => LimitsConfig {
-            defaults,
-            per_component: Default::default(),
-        },
-    };
-    let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    let settings = Settings::from_args(&args)?;
     let reference = match (&args.from_registry, &args.from) {
         (Some(text), _) => Some(crate::registry::parse_reference(text)),
         (None, Some(from)) => crate::registry::app_reference(from),
@@ -274,7 +319,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         Some(reference) => {
             let reference = reference?;
             let options = crate::registry::RegistryOptions {
-                cache_dir: cache_dir.clone(),
+                cache_dir: settings.cache_dir.clone(),
                 insecure: args.insecure,
             };
             let pulled = crate::registry::pull_for_up(&reference, &options).await?;
@@ -297,38 +342,63 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     };
     let app = resolve(
         &location,
-        &ResolveOptions {
-            state_dir: args.state_dir.clone().or(registry_state_dir),
-            cache_dir: cache_dir.clone(),
-            limits: limits.clone(),
-            runtime_config: runtime_config.clone(),
-            variables: args.variables.clone(),
-        },
+        &settings.resolve_options(&args, registry_state_dir),
     )
     .await?;
-
-    // Bind before compiling, so a busy port fails fast.
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} — pick another address with --listen",
-                args.listen
-            )
-        })?;
+    let listener = bind(args.listen).await?;
     let bound = listener.local_addr()?;
-
-    let follow = if args.follow.iter().any(|f| f == "all") {
-        Follow::All
-    } else if args.follow.is_empty() {
-        Follow::None
-    } else {
-        Follow::Some(args.follow.clone())
+    let follow = follow(&args, &app)?;
+    let mut backends = open_backends(&app, settings.runtime_config.as_ref(), &args, true).await?;
+    backends.self_origin = Some(self_origin(bound));
+    let engine_options = settings.engine_options(&args)?;
+    let (runtime, components) = {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || {
+            let runtime = Runtime::new(&engine_options)?;
+            let components = runtime.load_components(&app, &follow, &backends)?;
+            anyhow::Ok((runtime, components))
+        })
+        .await??
     };
-    for id in match &follow {
-        Follow::Some(ids) => ids.as_slice(),
-        _ => &[],
-    } {
+    let runtime = Arc::new(runtime);
+    runtime.spawn_memory_trimmer();
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let routes = HttpRoutes::new(&app, &components, &metrics)?;
+    let triggers = crate::trigger::Triggers::new(&app.triggers, &runtime, &components, &metrics)?;
+    let trigger = Arc::new(HttpTrigger::new(routes, runtime.clone(), metrics.clone()));
+    print_routes(bound, &app);
+
+    let shutdown = stop_token();
+    let messages = tokio::spawn(triggers.run(shutdown.clone(), args.grace_period));
+    let served = trigger
+        .serve(
+            listener,
+            server_options(&args, bound),
+            shutdown.clone().cancelled_owned(),
+        )
+        .await;
+    if let Err(e) = messages.await {
+        tracing::error!("the message triggers ended abnormally: {e}");
+    }
+    served
+}
+
+/// Binds before compiling, so a busy port fails fast.
+pub(crate) async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} — pick another address with --listen"))
+}
+
+/// Which components' output `--follow` echoes; names no component the app lacks.
+pub(crate) fn follow(args: &UpArgs, app: &crate::app::ResolvedApp) -> anyhow::Result<Follow> {
+    if args.follow.iter().any(|f| f == "all") {
+        return Ok(Follow::All);
+    }
+    if args.follow.is_empty() {
+        return Ok(Follow::None);
+    }
+    for id in &args.follow {
         if !app.components.contains_key(id) {
             anyhow::bail!(
                 "--follow {id}: the app has no component `{id}` (it has: {})",
@@ -340,35 +410,34 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let max_memory = std::iter::once(limits.defaults.memory)
-        .chain(limits.per_component.values().map(|l| l.memory))
-        .max()
-        .unwrap_or(limits.defaults.memory);
-    let engine_options = EngineOptions {
-        pooling: !args.no_pooling,
-        pool_instances: args.pool_instances,
-        max_memory,
-        cache_dir: (!args.disable_cache).then_some(cache_dir),
-        queue_timeout: args.queue_timeout,
-        max_queued: args.max_queued,
-        keep_resident: usize::try_from(args.pool_keep_resident)
-            .context("--pool-keep-resident is too large")?,
-    };
-    let mut backends = open_backends(&app, runtime_config.as_ref(), &args).await?;
-    backends.self_origin = Some(self_origin(bound));
-    let runtime = {
-        let app = app.clone();
-        tokio::task::spawn_blocking(move || {
-            Runtime::load(&app, &engine_options, &follow, &backends)
-        })
-        .await??
-    };
-    let runtime = Arc::new(runtime);
-    runtime.spawn_memory_trimmer();
-    let metrics = Arc::new(crate::metrics::Metrics::default());
-    let trigger = Arc::new(HttpTrigger::new(&app, runtime.clone(), metrics.clone())?);
-    let triggers = crate::trigger::Triggers::new(&app.triggers, &runtime, &metrics)?;
+    Ok(Follow::Some(args.follow.clone()))
+}
 
+pub(crate) fn server_options(args: &UpArgs, bound: SocketAddr) -> ServerOptions {
+    ServerOptions {
+        listen: bound,
+        header_read_timeout: args.header_read_timeout,
+        write_stall_timeout: args.write_stall_timeout,
+        grace_period: args.grace_period,
+        max_connections: args.max_connections,
+    }
+}
+
+/// A token cancelled on the first SIGINT or SIGTERM.
+pub(crate) fn stop_token() -> tokio_util::sync::CancellationToken {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            stop_signal().await;
+            shutdown.cancel();
+        }
+    });
+    shutdown
+}
+
+/// Prints the bound address (tests and scripts read it) and what the app serves.
+pub(crate) fn print_routes(bound: SocketAddr, app: &crate::app::ResolvedApp) {
     println!("Serving http://{bound}");
     println!("Available Routes:");
     for t in &app.http_triggers {
@@ -389,38 +458,16 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-
-    let options = ServerOptions {
-        listen: bound,
-        header_read_timeout: args.header_read_timeout,
-        write_stall_timeout: args.write_stall_timeout,
-        grace_period: args.grace_period,
-        max_connections: args.max_connections,
-    };
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            stop_signal().await;
-            shutdown.cancel();
-        }
-    });
-    let messages = tokio::spawn(triggers.run(shutdown.clone(), args.grace_period));
-    let served = trigger
-        .serve(listener, options, shutdown.clone().cancelled_owned())
-        .await;
-    if let Err(e) = messages.await {
-        tracing::error!("the message triggers ended abnormally: {e}");
-    }
-    served
 }
 
-/// Opens every store and database the components list, then applies `--key-value` and
-/// `--sqlite` to the `default` ones.
-async fn open_backends(
+/// Opens every store and database the components list, then, when `seed` is set, applies
+/// `--key-value` and `--sqlite` to the `default` ones (once per process: a reload by `boson
+/// watch` opens them again without seeding).
+pub(crate) async fn open_backends(
     app: &crate::app::ResolvedApp,
     runtime_config: Option<&RuntimeConfig>,
     args: &UpArgs,
+    seed: bool,
 ) -> anyhow::Result<Backends> {
     let mut kv_labels: Vec<String> = app
         .components
@@ -444,7 +491,12 @@ async fn open_backends(
             .await?;
     let sqlite =
         crate::capability::sqlite::open_databases(db_labels, runtime_config, &app.state_dir)?;
-    for pair in &args.key_values {
+    let (key_values, statements) = if seed {
+        (&args.key_values[..], &args.sqlite[..])
+    } else {
+        (&[][..], &[][..])
+    };
+    for pair in key_values {
         let (k, v) = pair
             .split_once('=')
             .with_context(|| format!("--key-value `{pair}`: write it as key=value"))?;
@@ -453,7 +505,7 @@ async fn open_backends(
             .await
             .with_context(|| format!("--key-value {k}"))?;
     }
-    for sql in &args.sqlite {
+    for sql in statements {
         let text = match sql.strip_prefix('@') {
             Some(path) => std::fs::read_to_string(path)
                 .with_context(|| format!("--sqlite @{path}: cannot read the file"))?,
@@ -476,7 +528,7 @@ async fn open_backends(
 
 /// The address `http://self` requests connect to: the bound listener, with a wildcard address
 /// replaced by loopback.
-fn self_origin(bound: SocketAddr) -> SocketAddr {
+pub(crate) fn self_origin(bound: SocketAddr) -> SocketAddr {
     let ip = match bound.ip() {
         std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
         std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),

@@ -195,22 +195,20 @@ async fn load_like_up(
             outbound: Default::default(),
             self_origin: None,
         };
-        let runtime = {
+        let (runtime, components) = {
             let app = app.clone();
             tokio::task::spawn_blocking(move || {
-                crate::runtime::Runtime::load(
-                    &app,
-                    &engine,
-                    &crate::runtime::Follow::None,
-                    &backends,
-                )
+                let runtime = crate::runtime::Runtime::new(&engine)?;
+                let components =
+                    runtime.load_components(&app, &crate::runtime::Follow::None, &backends)?;
+                anyhow::Ok((runtime, components))
             })
             .await??
         };
         let runtime = std::sync::Arc::new(runtime);
-        let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
-        crate::http::HttpTrigger::new(&app, runtime.clone(), metrics.clone())?;
-        crate::trigger::Triggers::new(&app.triggers, &runtime, &metrics)?;
+        let metrics = crate::metrics::Metrics::default();
+        crate::http::HttpRoutes::new(&app, &components, &metrics)?;
+        crate::trigger::Triggers::new(&app.triggers, &runtime, &components, &metrics)?;
         anyhow::Ok(())
     };
     let result = checked.await;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use boson_router::{RouteMatch, RouteTable, prepare_guest_request};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
@@ -21,7 +22,7 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpView as _};
 use crate::app::{HttpTargetSpec, ResolvedApp};
 use crate::guest_body::{LimitedBody, NotifyOnDrop};
 use crate::metrics::{Metrics, TriggerMetrics};
-use crate::runtime::{FailureKind, GuestFailure, HandlerPre, LoadedComponent, Runtime};
+use crate::runtime::{Components, FailureKind, GuestFailure, HandlerPre, LoadedComponent, Runtime};
 use crate::write_stall::WriteStallTimeout;
 
 /// Listener settings.
@@ -44,12 +45,19 @@ enum Target {
     Static(boson_manifest::StaticResponse),
 }
 
-/// The HTTP trigger for one app.
-pub struct HttpTrigger {
-    routes: RouteTable<Target>,
-    runtime: Arc<Runtime>,
+/// What one version of the app serves over HTTP: its route table and what `/.well-known/spin/info`
+/// reports. `boson watch` replaces it whole while requests run.
+pub struct HttpRoutes {
+    table: RouteTable<Target>,
     app_name: String,
     app_version: Option<String>,
+}
+
+/// The HTTP trigger for one app.
+pub struct HttpTrigger {
+    /// Each request takes the current routes once and keeps them to its end.
+    routes: ArcSwap<HttpRoutes>,
+    runtime: Arc<Runtime>,
     /// Requests currently inside a guest (reported at `/.well-known/boson/status`).
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     /// Every trigger's counters, HTTP's included.
@@ -88,13 +96,13 @@ fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response<WasiBod
     response
 }
 
-impl HttpTrigger {
+impl HttpRoutes {
     /// Builds the route table; duplicate or malformed routes, and routed components that are
     /// not HTTP handlers, fail here, at start.
     pub fn new(
         app: &ResolvedApp,
-        runtime: Arc<Runtime>,
-        metrics: Arc<Metrics>,
+        components: &Components,
+        metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let mut routes = RouteTable::default();
         for trigger in &app.http_triggers {
@@ -104,8 +112,7 @@ impl HttpTrigger {
             let target = match &trigger.target {
                 HttpTargetSpec::Static(r) => Target::Static(r.clone()),
                 HttpTargetSpec::Component(id) => {
-                    let component = runtime
-                        .components
+                    let component = components
                         .get(id)
                         .with_context(|| format!("component `{id}` was not loaded"))?
                         .clone();
@@ -124,13 +131,26 @@ impl HttpTrigger {
                 .map_err(|e| anyhow::anyhow!("[[trigger.http]] {e}"))?;
         }
         Ok(Self {
-            routes,
-            runtime,
+            table: routes,
             app_name: app.name.clone(),
             app_version: app.version.clone(),
+        })
+    }
+}
+
+impl HttpTrigger {
+    pub fn new(routes: HttpRoutes, runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            routes: ArcSwap::from_pointee(routes),
+            runtime,
             in_flight: Default::default(),
             metrics,
-        })
+        }
+    }
+
+    /// Serves `routes` from the next request on; requests already routed finish on the old ones.
+    pub fn replace_routes(&self, routes: HttpRoutes) {
+        self.routes.store(Arc::new(routes));
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests for the grace period.
@@ -249,9 +269,10 @@ impl HttpTrigger {
                 return (None, r);
             }
             "/.well-known/spin/info" => {
+                let routes = self.routes.load();
                 let info = serde_json::json!({
-                    "name": self.app_name,
-                    "version": self.app_version,
+                    "name": routes.app_name,
+                    "version": routes.app_version,
                     "host": "boson",
                     "host_version": env!("CARGO_PKG_VERSION"),
                 });
@@ -264,7 +285,8 @@ impl HttpTrigger {
             }
             _ => {}
         }
-        let Some(matched) = self.routes.match_path(path) else {
+        let routes = self.routes.load_full();
+        let Some(matched) = routes.table.match_path(path) else {
             return (None, text_response(StatusCode::NOT_FOUND, "Not Found\n"));
         };
         match matched.target {

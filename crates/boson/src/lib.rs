@@ -37,4 +37,5 @@ pub mod runtime;
 pub mod runtime_config;
 pub mod trigger;
 pub mod variables;
+pub mod watch;
 pub mod write_stall;

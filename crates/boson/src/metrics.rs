@@ -123,10 +123,19 @@ impl Metrics {
         component: Arc<str>,
         source: impl Into<String>,
     ) -> Arc<TriggerMetrics> {
+        let source = source.into();
+        // A reloaded app (`boson watch`) registers its entries again: they keep counting.
+        if let Some(existing) = self
+            .lock()
+            .iter()
+            .find(|m| m.trigger == trigger && m.component == component && m.source == source)
+        {
+            return existing.clone();
+        }
         let entry = Arc::new(TriggerMetrics {
             trigger,
             component,
-            source: source.into(),
+            source,
             received: AtomicU64::new(0),
             handled: AtomicU64::new(0),
             failed: AtomicU64::new(0),

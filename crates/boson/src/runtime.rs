@@ -89,15 +89,21 @@ pub struct Backends {
     pub self_origin: Option<std::net::SocketAddr>,
 }
 
-/// The loaded app.
+/// The engine, the linker and the instance pool: everything that outlives one version of the
+/// app. `boson watch` loads each new version's components into the same runtime.
 pub struct Runtime {
     pub engine: Engine,
-    pub components: BTreeMap<String, Arc<LoadedComponent>>,
+    linker: Linker<HostState>,
+    cache_dir: Option<PathBuf>,
     /// Admission to the instance pool.
     pub admission: Admission,
     /// Where guests run.
     pub guests: GuestThreads,
 }
+
+/// One version of the app's components, by id, ready to serve. Requests hold the `Arc` of the
+/// component they run, so a version replaced while they run stays alive until they end.
+pub type Components = BTreeMap<String, Arc<LoadedComponent>>;
 
 /// Guests run on threads of their own (a second tokio runtime), apart from the runtime that
 /// accepts connections, parses requests, fires timers and answers the host's own endpoints: a
@@ -339,21 +345,37 @@ const TRIGGER_TYPE_INTERFACES: [&str; 4] = [
 ];
 
 impl Runtime {
-    /// Compiles (or loads from cache) and pre-instantiates every component of `app`.
-    pub fn load(
-        app: &ResolvedApp,
-        options: &EngineOptions,
-        follow: &Follow,
-        backends: &Backends,
-    ) -> anyhow::Result<Self> {
+    /// Builds the engine and the linker, and sizes the instance pool.
+    pub fn new(options: &EngineOptions) -> anyhow::Result<Self> {
         let engine = build_engine(options)?;
         let linker = build_linker(&engine)?;
+        Ok(Self {
+            engine,
+            linker,
+            cache_dir: options.cache_dir.clone(),
+            admission: Admission::new(
+                options.pool_instances as usize,
+                options.max_queued,
+                options.queue_timeout,
+            ),
+            guests: GuestThreads::new()?,
+        })
+    }
+
+    /// Compiles (or loads from cache) and pre-instantiates every component of `app`.
+    pub fn load_components(
+        &self,
+        app: &ResolvedApp,
+        follow: &Follow,
+        backends: &Backends,
+    ) -> anyhow::Result<Components> {
+        let (engine, linker) = (&self.engine, &self.linker);
         let mut components = BTreeMap::new();
         let logs_dir = app.state_dir.join("logs");
         for (id, spec) in &app.components {
-            let component = compile_cached(&engine, &spec.wasm_path, options.cache_dir.as_deref())
+            let component = compile_cached(engine, &spec.wasm_path, self.cache_dir.as_deref())
                 .with_context(|| format!("component `{id}`"))?;
-            let (pre, http, exports) = pre_instantiate(&engine, &linker, &component)
+            let (pre, http, exports) = pre_instantiate(engine, linker, &component)
                 .with_context(|| format!("component `{id}` ({})", spec.wasm_path.display()))?;
             let logs = GuestLogs::open(&logs_dir, id, follow.includes(id))?;
             let granted = spec
@@ -397,16 +419,7 @@ impl Runtime {
                 }),
             );
         }
-        Ok(Self {
-            engine,
-            components,
-            admission: Admission::new(
-                options.pool_instances as usize,
-                options.max_queued,
-                options.queue_timeout,
-            ),
-            guests: GuestThreads::new()?,
-        })
+        Ok(components)
     }
 }
 

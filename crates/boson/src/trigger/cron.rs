@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::{EventTarget, TriggerTable};
 use crate::host::HostState;
 use crate::metrics::Metrics;
-use crate::runtime::Runtime;
+use crate::runtime::{Components, Runtime};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -82,6 +82,7 @@ impl CronTrigger {
     pub fn new(
         specs: &[CronSpec],
         runtime: &Arc<Runtime>,
+        components: &Components,
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let mut schedules = Vec::new();
@@ -89,6 +90,7 @@ impl CronTrigger {
             // One run at a time: a tick finding the slot taken is skipped.
             let target = EventTarget::new(
                 runtime,
+                components,
                 metrics,
                 "cron",
                 &spec.component,

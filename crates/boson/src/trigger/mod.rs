@@ -3,7 +3,7 @@
 //! Every trigger is one module of the same shape:
 //! - a `…Spec`, resolved from its `[[trigger.<type>]]` table by `resolve` (pure: no I/O, errors
 //!   name the manifest line);
-//! - a `…Trigger::new(specs, runtime, metrics)` that finds each component's export and fails at
+//! - a `…Trigger::new(specs, runtime, components, metrics)` that finds each component's export and fails at
 //!   start when it is missing;
 //! - `run(shutdown)`, which connects (retrying with backoff, logged), hands every event to a fresh
 //!   instance through a [`Dispatcher`], reconnects when the broker goes away, and on shutdown
@@ -30,7 +30,7 @@ use wasmtime::Store;
 
 use crate::host::HostState;
 use crate::metrics::{Metrics, TriggerMetrics};
-use crate::runtime::{GuestFailure, LoadedComponent, Runtime};
+use crate::runtime::{Components, GuestFailure, LoadedComponent, Runtime};
 use crate::variables::VariableValue;
 
 /// One resolved non-HTTP trigger.
@@ -452,6 +452,7 @@ impl Triggers {
     pub fn new(
         specs: &[TriggerSpec],
         runtime: &Arc<Runtime>,
+        components: &Components,
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let (mut redis, mut mqtt, mut nats, mut cron) =
@@ -466,16 +467,16 @@ impl Triggers {
         }
         Ok(Self {
             redis: (!redis.is_empty())
-                .then(|| redis::RedisTrigger::new(&redis, runtime, metrics))
+                .then(|| redis::RedisTrigger::new(&redis, runtime, components, metrics))
                 .transpose()?,
             mqtt: (!mqtt.is_empty())
-                .then(|| mqtt::MqttTrigger::new(&mqtt, runtime, metrics))
+                .then(|| mqtt::MqttTrigger::new(&mqtt, runtime, components, metrics))
                 .transpose()?,
             nats: (!nats.is_empty())
-                .then(|| nats::NatsTrigger::new(&nats, runtime, metrics))
+                .then(|| nats::NatsTrigger::new(&nats, runtime, components, metrics))
                 .transpose()?,
             cron: (!cron.is_empty())
-                .then(|| cron::CronTrigger::new(&cron, runtime, metrics))
+                .then(|| cron::CronTrigger::new(&cron, runtime, components, metrics))
                 .transpose()?,
         })
     }
@@ -521,6 +522,7 @@ impl EventTarget {
     )]
     pub fn new(
         runtime: &Arc<Runtime>,
+        components: &Components,
         metrics: &Metrics,
         trigger: &'static str,
         component: &str,
@@ -529,8 +531,7 @@ impl EventTarget {
         exports: &[&str],
         needed: &str,
     ) -> anyhow::Result<Self> {
-        let component = runtime
-            .components
+        let component = components
             .get(component)
             .ok_or_else(|| anyhow::anyhow!("component `{component}` was not loaded"))?
             .clone();

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::{AppTriggerSettings, Backoff, EventTarget, TriggerTable, redact};
 use crate::host::HostState;
 use crate::metrics::Metrics;
-use crate::runtime::Runtime;
+use crate::runtime::{Components, Runtime};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -159,12 +159,14 @@ impl MqttTrigger {
     pub fn new(
         specs: &[MqttSpec],
         runtime: &Arc<Runtime>,
+        components: &Components,
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let mut subscriptions = Vec::new();
         for spec in specs {
             let target = EventTarget::new(
                 runtime,
+                components,
                 metrics,
                 "mqtt",
                 &spec.component,

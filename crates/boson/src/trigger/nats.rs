@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::{AppTriggerSettings, Backoff, EventTarget, TriggerTable, redact};
 use crate::host::HostState;
 use crate::metrics::Metrics;
-use crate::runtime::Runtime;
+use crate::runtime::{Components, Runtime};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -124,12 +124,14 @@ impl NatsTrigger {
     pub fn new(
         specs: &[NatsSpec],
         runtime: &Arc<Runtime>,
+        components: &Components,
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let mut servers: BTreeMap<String, Server> = BTreeMap::new();
         for spec in specs {
             let target = EventTarget::new(
                 runtime,
+                components,
                 metrics,
                 "nats",
                 &spec.component,

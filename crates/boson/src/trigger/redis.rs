@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::{AppTriggerSettings, Backoff, Dispatcher, EventTarget, TriggerTable, redact};
 use crate::host::HostState;
 use crate::metrics::Metrics;
-use crate::runtime::Runtime;
+use crate::runtime::{Components, Runtime};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -116,6 +116,7 @@ impl RedisTrigger {
     pub fn new(
         specs: &[RedisSpec],
         runtime: &Arc<Runtime>,
+        components: &Components,
         metrics: &Metrics,
     ) -> anyhow::Result<Self> {
         let mut by_address: BTreeMap<String, Connection> = BTreeMap::new();
@@ -123,6 +124,7 @@ impl RedisTrigger {
         for spec in specs {
             let target = EventTarget::new(
                 runtime,
+                components,
                 metrics,
                 "redis",
                 &spec.component,

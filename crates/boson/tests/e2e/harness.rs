@@ -327,7 +327,7 @@ pub fn request(
     })
 }
 
-fn parse_response(raw: &[u8]) -> Option<Response> {
+pub fn parse_response(raw: &[u8]) -> Option<Response> {
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&raw[..split]).ok()?;
     let mut lines = head.split("\r\n");

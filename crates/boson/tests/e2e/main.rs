@@ -12,4 +12,5 @@ mod routing;
 mod sandbox;
 mod server;
 mod triggers;
+mod watch;
 mod workflow;
