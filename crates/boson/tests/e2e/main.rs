@@ -11,5 +11,6 @@ mod registry;
 mod routing;
 mod sandbox;
 mod server;
+mod templates;
 mod triggers;
 mod workflow;
