@@ -8,6 +8,7 @@
 //! so the rest of the file (comments, order, formatting) stays as it was; the result is parsed
 //! with `boson-manifest` before anything is written.
 
+pub mod command;
 pub mod templates;
 
 use std::fmt::Write as _;
@@ -140,6 +141,9 @@ struct Placeholders {
     dir: String,
     /// `{{workdir}}`, a line of its own: `workdir = "<folder>"`, or no line at all.
     workdir: Option<String>,
+    // Derived from the above: `{{route_example}}` (the route without its `...`), `{{channel}}`
+    // (a Redis template's channel: the name) and `{{crate_file}}` (the name with `_`, as cargo
+    // names the library's `.wasm`).
 }
 
 impl Placeholders {

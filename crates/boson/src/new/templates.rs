@@ -80,6 +80,8 @@ pub struct Template {
 /// The application header of a new app's `spin.toml`.
 pub const MANIFEST_HEAD: &str = include_str!("../../templates/spin.toml");
 
+// One line per file: the table reads as the list of what each template writes.
+#[rustfmt::skip]
 pub static TEMPLATES: &[Template] = &[
     Template {
         id: "http-c",
@@ -87,22 +89,10 @@ pub static TEMPLATES: &[Template] = &[
         trigger: TriggerKind::Http,
         component_toml: include_str!("../../templates/http-c/component.toml"),
         files: &[
-            (
-                "README.md",
-                include_str!("../../templates/http-c/README.md"),
-            ),
-            (
-                ".gitignore",
-                include_str!("../../templates/http-c/gitignore"),
-            ),
-            (
-                "src/handler.c",
-                include_str!("../../templates/http-c/src/handler.c"),
-            ),
-            (
-                "wit/world.wit",
-                include_str!("../../templates/http-c/wit/world.wit"),
-            ),
+            ("README.md", include_str!("../../templates/http-c/README.md")),
+            (".gitignore", include_str!("../../templates/http-c/gitignore")),
+            ("src/handler.c", include_str!("../../templates/http-c/src/handler.c")),
+            ("wit/world.wit", include_str!("../../templates/http-c/wit/world.wit")),
         ],
         wasi: Some(Wasi::WitAndAdapter0_2_12),
     },
@@ -112,26 +102,11 @@ pub static TEMPLATES: &[Template] = &[
         trigger: TriggerKind::Http,
         component_toml: include_str!("../../templates/http-js/component.toml"),
         files: &[
-            (
-                "README.md",
-                include_str!("../../templates/http-js/README.md"),
-            ),
-            (
-                ".gitignore",
-                include_str!("../../templates/http-js/gitignore"),
-            ),
-            (
-                "package.json",
-                include_str!("../../templates/http-js/package.json"),
-            ),
-            (
-                "src/index.js",
-                include_str!("../../templates/http-js/src/index.js"),
-            ),
-            (
-                "wit/world.wit",
-                include_str!("../../templates/http-js/wit/world.wit"),
-            ),
+            ("README.md", include_str!("../../templates/http-js/README.md")),
+            (".gitignore", include_str!("../../templates/http-js/gitignore")),
+            ("package.json", include_str!("../../templates/http-js/package.json")),
+            ("src/index.js", include_str!("../../templates/http-js/src/index.js")),
+            ("wit/world.wit", include_str!("../../templates/http-js/wit/world.wit")),
         ],
         wasi: Some(Wasi::Wit0_2_10),
     },
@@ -141,19 +116,10 @@ pub static TEMPLATES: &[Template] = &[
         trigger: TriggerKind::Http,
         component_toml: include_str!("../../templates/http-python/component.toml"),
         files: &[
-            (
-                "README.md",
-                include_str!("../../templates/http-python/README.md"),
-            ),
-            (
-                ".gitignore",
-                include_str!("../../templates/http-python/gitignore"),
-            ),
+            ("README.md", include_str!("../../templates/http-python/README.md")),
+            (".gitignore", include_str!("../../templates/http-python/gitignore")),
             ("app.py", include_str!("../../templates/http-python/app.py")),
-            (
-                "requirements.txt",
-                include_str!("../../templates/http-python/requirements.txt"),
-            ),
+            ("requirements.txt", include_str!("../../templates/http-python/requirements.txt")),
         ],
         wasi: None,
     },
@@ -163,22 +129,10 @@ pub static TEMPLATES: &[Template] = &[
         trigger: TriggerKind::Http,
         component_toml: include_str!("../../templates/http-rust/component.toml"),
         files: &[
-            (
-                "README.md",
-                include_str!("../../templates/http-rust/README.md"),
-            ),
-            (
-                ".gitignore",
-                include_str!("../../templates/http-rust/gitignore"),
-            ),
-            (
-                "Cargo.toml",
-                include_str!("../../templates/http-rust/Cargo.toml"),
-            ),
-            (
-                "src/lib.rs",
-                include_str!("../../templates/http-rust/src/lib.rs"),
-            ),
+            ("README.md", include_str!("../../templates/http-rust/README.md")),
+            (".gitignore", include_str!("../../templates/http-rust/gitignore")),
+            ("Cargo.toml", include_str!("../../templates/http-rust/Cargo.toml")),
+            ("src/lib.rs", include_str!("../../templates/http-rust/src/lib.rs")),
         ],
         wasi: None,
     },
@@ -188,34 +142,13 @@ pub static TEMPLATES: &[Template] = &[
         trigger: TriggerKind::Http,
         component_toml: include_str!("../../templates/http-ts/component.toml"),
         files: &[
-            (
-                "README.md",
-                include_str!("../../templates/http-ts/README.md"),
-            ),
-            (
-                ".gitignore",
-                include_str!("../../templates/http-ts/gitignore"),
-            ),
-            (
-                "package.json",
-                include_str!("../../templates/http-ts/package.json"),
-            ),
-            (
-                "tsconfig.json",
-                include_str!("../../templates/http-ts/tsconfig.json"),
-            ),
-            (
-                "src/index.ts",
-                include_str!("../../templates/http-ts/src/index.ts"),
-            ),
-            (
-                "src/fetch-event.d.ts",
-                include_str!("../../templates/http-ts/src/fetch-event.d.ts"),
-            ),
-            (
-                "wit/world.wit",
-                include_str!("../../templates/http-ts/wit/world.wit"),
-            ),
+            ("README.md", include_str!("../../templates/http-ts/README.md")),
+            (".gitignore", include_str!("../../templates/http-ts/gitignore")),
+            ("package.json", include_str!("../../templates/http-ts/package.json")),
+            ("tsconfig.json", include_str!("../../templates/http-ts/tsconfig.json")),
+            ("src/index.ts", include_str!("../../templates/http-ts/src/index.ts")),
+            ("src/fetch-event.d.ts", include_str!("../../templates/http-ts/src/fetch-event.d.ts")),
+            ("wit/world.wit", include_str!("../../templates/http-ts/wit/world.wit")),
         ],
         wasi: Some(Wasi::Wit0_2_10),
     },
@@ -225,22 +158,10 @@ pub static TEMPLATES: &[Template] = &[
         trigger: TriggerKind::Http,
         component_toml: include_str!("../../templates/http-zig/component.toml"),
         files: &[
-            (
-                "README.md",
-                include_str!("../../templates/http-zig/README.md"),
-            ),
-            (
-                ".gitignore",
-                include_str!("../../templates/http-zig/gitignore"),
-            ),
-            (
-                "src/main.zig",
-                include_str!("../../templates/http-zig/src/main.zig"),
-            ),
-            (
-                "wit/world.wit",
-                include_str!("../../templates/http-zig/wit/world.wit"),
-            ),
+            ("README.md", include_str!("../../templates/http-zig/README.md")),
+            (".gitignore", include_str!("../../templates/http-zig/gitignore")),
+            ("src/main.zig", include_str!("../../templates/http-zig/src/main.zig")),
+            ("wit/world.wit", include_str!("../../templates/http-zig/wit/world.wit")),
         ],
         wasi: Some(Wasi::WitAndAdapter0_2_12),
     },
@@ -250,22 +171,10 @@ pub static TEMPLATES: &[Template] = &[
         trigger: TriggerKind::Redis,
         component_toml: include_str!("../../templates/redis-python/component.toml"),
         files: &[
-            (
-                "README.md",
-                include_str!("../../templates/redis-python/README.md"),
-            ),
-            (
-                ".gitignore",
-                include_str!("../../templates/redis-python/gitignore"),
-            ),
-            (
-                "app.py",
-                include_str!("../../templates/redis-python/app.py"),
-            ),
-            (
-                "requirements.txt",
-                include_str!("../../templates/redis-python/requirements.txt"),
-            ),
+            ("README.md", include_str!("../../templates/redis-python/README.md")),
+            (".gitignore", include_str!("../../templates/redis-python/gitignore")),
+            ("app.py", include_str!("../../templates/redis-python/app.py")),
+            ("requirements.txt", include_str!("../../templates/redis-python/requirements.txt")),
         ],
         wasi: None,
     },
