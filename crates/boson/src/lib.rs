@@ -31,6 +31,7 @@ pub mod host;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod new;
 pub mod outbound;
 pub mod registry;
 pub mod runtime;

@@ -11,6 +11,7 @@ mod registry;
 mod routing;
 mod sandbox;
 mod server;
+mod templates;
 mod triggers;
 mod watch;
 mod workflow;
