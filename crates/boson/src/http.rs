@@ -395,7 +395,7 @@ async fn run_guest(
     };
 
     let (tx, rx) = tokio::sync::oneshot::channel::<GuestReply>();
-    let task = match handler {
+    let mut task = match handler {
         HandlerPre::P2(pre) => {
             let incoming = store
                 .data_mut()
@@ -414,9 +414,8 @@ async fn run_guest(
                 })
                 .map_err(|e| internal(e.into()))?;
             let pre = pre.clone();
-            runtime
-                .guests
-                .spawn(tokio::time::timeout(timeout, async move {
+            runtime.guests.start(
+                tokio::time::timeout(timeout, async move {
                     let _slot = slot;
                     let proxy = pre.instantiate_async(&mut store).await?;
                     proxy
@@ -424,13 +423,14 @@ async fn run_guest(
                         .call_handle(&mut store, incoming, out)
                         .await?;
                     wasmtime::Result::Ok(())
-                }))
+                }),
+                &component.inline,
+            )
         }
         HandlerPre::P3(pre) => {
             let pre = pre.clone();
-            runtime
-                .guests
-                .spawn(tokio::time::timeout(timeout, async move {
+            runtime.guests.start(
+                tokio::time::timeout(timeout, async move {
                     let _slot = slot;
                     let service = pre.instantiate_async(&mut store).await?;
                     let (request, io) = wasmtime_wasi_http::p3::Request::from_http(
@@ -459,7 +459,9 @@ async fn run_guest(
                         })
                         .await??;
                     wasmtime::Result::Ok(())
-                }))
+                }),
+                &component.inline,
+            )
         }
     };
 
@@ -468,7 +470,7 @@ async fn run_guest(
         Ok(Ok(Ok(response))) => Ok(response),
         Ok(Ok(Err(cause))) => Err(GuestFailure::failed(cause)),
         // The guest ended without answering: find out why from the task.
-        Ok(Err(_)) => match task.await {
+        Ok(Err(_)) => match task.join().await {
             Ok(Ok(Ok(()))) => Err(GuestFailure::failed(
                 "guest returned without sending a response",
             )),

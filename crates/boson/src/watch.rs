@@ -66,6 +66,15 @@ struct WatchSet {
 }
 
 impl WatchSet {
+    fn new(ignored_dirs: Vec<PathBuf>) -> Self {
+        Self {
+            rules: Vec::new(),
+            ignored: Vec::new(),
+            ignored_dirs,
+            dirs: BTreeSet::new(),
+        }
+    }
+
     /// Reads the manifest's watch globs, sources and files. Paths are made absolute against the
     /// manifest's (canonical) folder, as file events name them.
     fn from_manifest(manifest_path: &Path, state_dir: &Path) -> anyhow::Result<Self> {
@@ -75,12 +84,7 @@ impl WatchSet {
             .unwrap_or(Path::new("."))
             .canonicalize()
             .with_context(|| format!("finding the folder of {}", manifest_path.display()))?;
-        let mut set = WatchSet {
-            rules: Vec::new(),
-            ignored: Vec::new(),
-            ignored_dirs: vec![state_dir.to_path_buf(), base.join(".boson")],
-            dirs: BTreeSet::new(),
-        };
+        let mut set = WatchSet::new(vec![state_dir.to_path_buf(), base.join(".boson")]);
         let file_name = manifest_path
             .file_name()
             .context("the manifest path has no file name")?;
@@ -208,12 +212,7 @@ impl Watching {
             Ok(set) => set,
             Err(e) => {
                 tracing::error!("{e:#}");
-                let mut set = WatchSet {
-                    rules: Vec::new(),
-                    ignored: Vec::new(),
-                    ignored_dirs: Vec::new(),
-                    dirs: BTreeSet::new(),
-                };
+                let mut set = WatchSet::new(Vec::new());
                 let dir = manifest.parent().unwrap_or(Path::new(".")).canonicalize()?;
                 let name = manifest.file_name().unwrap_or_default().to_string_lossy();
                 set.add(&dir, &name, Change::Manifest)?;
@@ -442,12 +441,7 @@ mod tests {
     use super::*;
 
     fn set_with(dir: &Path, pattern: &str) -> WatchSet {
-        let mut set = WatchSet {
-            rules: Vec::new(),
-            ignored: Vec::new(),
-            ignored_dirs: vec![dir.join(".boson")],
-            dirs: BTreeSet::new(),
-        };
+        let mut set = WatchSet::new(vec![dir.join(".boson")]);
         set.add(dir, pattern, Change::Build("a".into())).unwrap();
         set
     }
