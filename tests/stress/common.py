@@ -1,6 +1,7 @@
 """Shared helpers of the stress scripts: start `boson up` on a free loopback port, talk HTTP over
 plain sockets, read the process's RSS. Standard library only."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,6 +28,7 @@ class Boson:
     def __init__(self, wasm, *args, app_dir=None, component_extra=""):
         """`app_dir`: an existing folder to (re)use, keeping its state between runs;
         `component_extra`: more manifest lines for the component (grants)."""
+        self.own_dir = app_dir is None
         self.dir = app_dir or tempfile.mkdtemp(prefix="boson-stress-")
         with open(os.path.join(self.dir, "spin.toml"), "w") as f:
             f.write(
@@ -65,6 +67,9 @@ class Boson:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait()
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def rss_kib(self):
         with open(f"/proc/{self.proc.pid}/status") as f:
