@@ -395,7 +395,7 @@ async fn run_guest(
     };
 
     let (tx, rx) = tokio::sync::oneshot::channel::<GuestReply>();
-    let mut task = match handler {
+    let task = match handler {
         HandlerPre::P2(pre) => {
             let incoming = store
                 .data_mut()
@@ -414,8 +414,9 @@ async fn run_guest(
                 })
                 .map_err(|e| internal(e.into()))?;
             let pre = pre.clone();
-            runtime.guests.start(
-                tokio::time::timeout(timeout, async move {
+            runtime
+                .guests
+                .spawn(tokio::time::timeout(timeout, async move {
                     let _slot = slot;
                     let proxy = pre.instantiate_async(&mut store).await?;
                     proxy
@@ -423,14 +424,13 @@ async fn run_guest(
                         .call_handle(&mut store, incoming, out)
                         .await?;
                     wasmtime::Result::Ok(())
-                }),
-                &component.inline,
-            )
+                }))
         }
         HandlerPre::P3(pre) => {
             let pre = pre.clone();
-            runtime.guests.start(
-                tokio::time::timeout(timeout, async move {
+            runtime
+                .guests
+                .spawn(tokio::time::timeout(timeout, async move {
                     let _slot = slot;
                     let service = pre.instantiate_async(&mut store).await?;
                     let (request, io) = wasmtime_wasi_http::p3::Request::from_http(
@@ -459,9 +459,7 @@ async fn run_guest(
                         })
                         .await??;
                     wasmtime::Result::Ok(())
-                }),
-                &component.inline,
-            )
+                }))
         }
     };
 
@@ -470,7 +468,7 @@ async fn run_guest(
         Ok(Ok(Ok(response))) => Ok(response),
         Ok(Ok(Err(cause))) => Err(GuestFailure::failed(cause)),
         // The guest ended without answering: find out why from the task.
-        Ok(Err(_)) => match task.join().await {
+        Ok(Err(_)) => match task.await {
             Ok(Ok(Ok(()))) => Err(GuestFailure::failed(
                 "guest returned without sending a response",
             )),

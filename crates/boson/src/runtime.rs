@@ -68,8 +68,6 @@ pub struct LoadedComponent {
     pub mqtt: MqttConnections,
     /// Where `http://self` requests go (see [`Backends::self_origin`]).
     pub self_origin: Option<std::net::SocketAddr>,
-    /// Whether its HTTP requests start on the connection's thread.
-    pub inline: InlineHint,
 }
 
 /// The two handler shapes Boson serves.
@@ -138,74 +136,6 @@ impl GuestThreads {
         F::Output: Send + 'static,
     {
         self.handle.spawn(task)
-    }
-
-    /// Runs `task` first on the calling thread, until it would wait, then on a guest thread.
-    ///
-    /// Most requests never wait: the guest is instantiated, answers and returns within one
-    /// poll, and finishing right here saves two thread hand-offs (there, and the answer back),
-    /// a fifth of a hello-world request's time. A task that does wait — on I/O, or on its first
-    /// epoch tick (at most `EPOCH_TICK` of guest code ran here) — moves to the guest threads as
-    /// before, so busy guests still cannot hold the connection threads. `hint` remembers, per
-    /// component, that its last attempt had to move: the next `InlineHint::SKIP` requests start
-    /// on the guest threads directly, so a component that always computes for long costs the
-    /// connection threads one tick per `SKIP` requests.
-    pub fn start<F>(&self, task: F, hint: &InlineHint) -> GuestTask<F::Output>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        use std::sync::atomic::Ordering;
-        use std::task::{Context, Poll, Waker};
-        let skip = hint.skip.load(Ordering::Relaxed);
-        if skip > 0 {
-            hint.skip.store(skip - 1, Ordering::Relaxed);
-            return GuestTask::Running(self.handle.spawn(task));
-        }
-        let mut task = Box::pin(task);
-        // No waker is needed: a task still pending is spawned, and its first poll there
-        // registers the guest thread's waker.
-        match task.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(output) => GuestTask::Finished(Some(output)),
-            Poll::Pending => {
-                hint.skip.store(InlineHint::SKIP, Ordering::Relaxed);
-                GuestTask::Running(self.handle.spawn(task))
-            }
-        }
-    }
-}
-
-/// Whether a component's requests start on the connection's thread (see [`GuestThreads::start`]).
-#[derive(Default)]
-pub struct InlineHint {
-    skip: std::sync::atomic::AtomicU32,
-}
-
-impl InlineHint {
-    const SKIP: u32 = 32;
-}
-
-/// A guest task started by [`GuestThreads::start`]: finished already, or running on a guest thread.
-pub enum GuestTask<T> {
-    Finished(Option<T>),
-    Running(tokio::task::JoinHandle<T>),
-}
-
-impl<T> GuestTask<T> {
-    /// The task's output (a panic or an abort is the `JoinError`).
-    pub async fn join(&mut self) -> Result<T, tokio::task::JoinError> {
-        match self {
-            GuestTask::Finished(output) => {
-                Ok(output.take().expect("a finished guest task is joined once"))
-            }
-            GuestTask::Running(handle) => handle.await,
-        }
-    }
-
-    pub fn abort(&self) {
-        if let GuestTask::Running(handle) = self {
-            handle.abort();
-        }
     }
 }
 
@@ -486,7 +416,6 @@ impl Runtime {
                     rdbms: RdbmsConnections::new(backends.outbound),
                     mqtt: MqttConnections::new(backends.outbound),
                     self_origin: backends.self_origin,
-                    inline: InlineHint::default(),
                 }),
             );
         }
@@ -826,44 +755,4 @@ fn link_pending_imports(
         }
     }
     Ok(linker)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn thread_name() -> String {
-        std::thread::current().name().unwrap_or("").to_string()
-    }
-
-    #[tokio::test]
-    async fn a_task_that_never_waits_finishes_inline_and_one_that_waits_moves_to_the_guest_threads()
-    {
-        let guests = GuestThreads::new().unwrap();
-        let hint = InlineHint::default();
-        let here = thread_name();
-
-        let mut quick = guests.start(async { thread_name() }, &hint);
-        assert!(matches!(quick, GuestTask::Finished(_)));
-        assert_eq!(quick.join().await.unwrap(), here);
-
-        // Waits once, then reports where it finished.
-        let mut waits = guests.start(
-            async {
-                tokio::task::yield_now().await;
-                thread_name()
-            },
-            &hint,
-        );
-        assert!(matches!(waits, GuestTask::Running(_)));
-        assert_eq!(waits.join().await.unwrap(), "boson-guest");
-
-        // The component's next requests skip the attempt, then it is tried again.
-        for _ in 0..InlineHint::SKIP {
-            let mut next = guests.start(async { thread_name() }, &hint);
-            assert_eq!(next.join().await.unwrap(), "boson-guest");
-        }
-        let mut again = guests.start(async { thread_name() }, &hint);
-        assert_eq!(again.join().await.unwrap(), here);
-    }
 }
