@@ -91,6 +91,11 @@ say(f"`wrk -t2 -c<N> -d{R['duration']}s -s bench/percentiles.lua http://<addr>/`
     "`--latency` stops at p99). errors: socket errors plus non-2xx answers over all runs.")
 
 
+def ratio(r):
+    """Two decimals, three for the interpreted hellos' small fractions of native."""
+    return f"{r:.2f}" if r >= 0.1 else f"{r:.3f}"
+
+
 def load_table(langs, connections):
     say("")
     say("| connections | server | requests/s | × native | × wasmtime serve | p50 ms | p99 ms | p99.9 ms | errors |")
@@ -107,7 +112,7 @@ def load_table(langs, connections):
             rps = num(f"{k}.rps")
             lang = key.split("-", 1)[1] if "-" in key else None
             wt = f"{rps / num(f'load.wasmtime-{lang}.{c}.rps'):.2f}" if lang else ""
-            say(f"| {c} | {label} | {rps:,.0f} | {rps / native:.2f} | {wt} | {num(k + '.p50'):.2f} | "
+            say(f"| {c} | {label} | {rps:,.0f} | {ratio(rps / native)} | {wt} | {num(k + '.p50'):.2f} | "
                 f"{num(k + '.p99'):.2f} | {num(k + '.p999'):.2f} | {R[k + '.errors']} |")
 
 

@@ -159,5 +159,7 @@ put duration "$DURATION"; put runs "$RUNS"; put rate "$RATE"; put cpu_seconds "$
 put samples "$SAMPLES"; put connections "$CONNECTIONS"; put connections_interpreted "$CONNECTIONS_INTERPRETED"
 put elapsed_s "$(( $(date +%s) - STARTED ))"
 put measuring_s "$(( $(date +%s) - MEASURING ))"
+# Kept, so a change to report.py can be tried on this run's figures.
+cp "$RESULTS" "$CARGO_TARGET_DIR/bench-results.txt"
 python3 bench/report.py "$RESULTS" >docs/BENCHMARKS.md
 log "wrote docs/BENCHMARKS.md in $(( $(date +%s) - STARTED )) s"
