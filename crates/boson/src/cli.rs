@@ -315,6 +315,18 @@ impl Settings {
     }
 }
 
+impl UpArgs {
+    /// The resolve and engine options `boson up` settles from these flags. Public so the
+    /// benchmarks (`crates/boson/benches`) start a runtime exactly as `boson up` would.
+    pub fn options(&self) -> anyhow::Result<(ResolveOptions, EngineOptions)> {
+        let settings = Settings::from_args(self)?;
+        Ok((
+            settings.resolve_options(self, None),
+            settings.engine_options(self)?,
+        ))
+    }
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     let settings = Settings::from_args(&args)?;
     let reference = match (&args.from_registry, &args.from) {

@@ -1,0 +1,10 @@
+-- wrk's --latency stops at p99; this prints one machine-readable line with p99.9 too.
+-- Usage: wrk -s bench/percentiles.lua ... URL
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "wrk-result rps=%.2f p50_ms=%.4f p99_ms=%.4f p999_ms=%.4f socket_errors=%d non2xx=%d\n",
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency:percentile(99.9) / 1000,
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
