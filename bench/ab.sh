@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Compares two boson binaries on the C hello: both serve at once, their wrk runs interleave
+# Compares two boson binaries on one component (the C hello unless AB_WASM names another): both serve at once, their wrk runs interleave
 # (A, B, A, B, ...), so a busy moment of a shared machine hits both alike. Prints, per run,
 # requests/s, p50, p99 and the server's CPU (user + sys) per request, then the medians.
 #
 #   bash bench/ab.sh BOSON_A BOSON_B     (e.g. a release build of main and of a change)
-# Knobs: AB_CONNECTIONS (default "1 16 64"), AB_RUNS (3), AB_DURATION (5 s).
+# Knobs: AB_CONNECTIONS (default "1 16 64"), AB_RUNS (3), AB_DURATION (5 s), AB_WASM (the
+# component; default the C hello).
 set -euo pipefail
 A=${1:?usage: bench/ab.sh BOSON_A BOSON_B}
 B=${2:?usage: bench/ab.sh BOSON_A BOSON_B}
-HELLO="${BOSON_GUESTS_DIR:-$HOME/.cache/boson/guests}/c/hello.wasm"
+HELLO=${AB_WASM:-"${BOSON_GUESTS_DIR:-$HOME/.cache/boson/guests}/c/hello.wasm"}
 [ -f "$HELLO" ] || { echo "$HELLO is missing: run tests/guests/build.sh" >&2; exit 1; }
 WORK=$(mktemp -d)
 PIDS=()

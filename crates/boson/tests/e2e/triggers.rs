@@ -815,9 +815,11 @@ fn cron_every_second_runs_n_times_in_n_seconds_in_c_and_python() {
         let runs = wait_list(&k, seen + n, Duration::from_secs(30));
         let elapsed = start.elapsed().as_secs_f64();
         assert!(runs.len() >= seen + n, "{runs:?}");
-        // N further runs took N seconds, give or take one tick.
+        // N further runs took N seconds, give or take one tick and the polling's own delay (a
+        // run noticed late makes the next look early: 3.00 s for 4 was seen on a busy machine).
+        // The stamps below check the cadence exactly.
         assert!(
-            (n as f64 - 1.0..=n as f64 + 1.0).contains(&elapsed),
+            (n as f64 - 1.5..=n as f64 + 1.5).contains(&elapsed),
             "{n} runs took {elapsed:.2}s"
         );
         let stamps: Vec<u64> = runs.iter().map(|s| s.parse().unwrap()).collect();
