@@ -140,7 +140,8 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     std::fs::canonicalize(p).with_context(|| format!("resolving {}", p.display()))
 }
 
-fn state_dir_for(base_dir: &Path, options: &ResolveOptions) -> PathBuf {
+/// Where an app whose manifest lives in `base_dir` keeps its data and logs.
+pub(crate) fn state_dir_for(base_dir: &Path, options: &ResolveOptions) -> PathBuf {
     match &options.state_dir {
         Some(dir) => std::path::absolute(dir).unwrap_or_else(|_| dir.clone()),
         None => base_dir.join(".boson"),

@@ -84,7 +84,7 @@ impl WatchSet {
             .unwrap_or(Path::new("."))
             .canonicalize()
             .with_context(|| format!("finding the folder of {}", manifest_path.display()))?;
-        let mut set = WatchSet::new(vec![state_dir.to_path_buf(), base.join(".boson")]);
+        let mut set = WatchSet::new(vec![state_dir.to_path_buf()]);
         let file_name = manifest_path
             .file_name()
             .context("the manifest path has no file name")?;
@@ -273,7 +273,7 @@ impl Loader {
         )
         .await?;
         let follow = crate::cli::follow(&self.args, &app)?;
-        let backends: Backends = Backends {
+        let backends = Backends {
             self_origin: Some(self.self_origin),
             ..crate::cli::open_backends(
                 &app,
@@ -339,14 +339,11 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         ),
     };
     // Watch from the start: a save during the first build or load is not missed.
-    let state_dir = match &args.state_dir {
-        Some(dir) => dir.clone(),
-        None => manifest
-            .parent()
-            .unwrap_or(Path::new("."))
-            .canonicalize()?
-            .join(".boson"),
-    };
+    let settings = Settings::from_args(&args)?;
+    let state_dir = crate::app::state_dir_for(
+        &manifest.parent().unwrap_or(Path::new(".")).canonicalize()?,
+        &settings.resolve_options(&args, None),
+    );
     let mut watching = Watching::start(&manifest, &state_dir)?;
     let build = |only: Vec<String>| {
         let manifest = manifest.clone();
@@ -359,7 +356,6 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         tracing::error!("{e:#}");
         tracing::warn!("the build failed; serving what the last successful build left");
     }
-    let settings = Settings::from_args(&args)?;
     let engine_options = settings.engine_options(&args)?;
     let listener = crate::cli::bind(args.listen).await?;
     let bound = listener.local_addr()?;
