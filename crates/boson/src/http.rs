@@ -414,9 +414,9 @@ async fn run_guest(
                 })
                 .map_err(|e| internal(e.into()))?;
             let pre = pre.clone();
-            runtime
-                .guests
-                .spawn(tokio::time::timeout(timeout, async move {
+            runtime.guests.spawn(
+                &component.placement,
+                tokio::time::timeout(timeout, async move {
                     let _slot = slot;
                     let proxy = pre.instantiate_async(&mut store).await?;
                     proxy
@@ -424,13 +424,14 @@ async fn run_guest(
                         .call_handle(&mut store, incoming, out)
                         .await?;
                     wasmtime::Result::Ok(())
-                }))
+                }),
+            )
         }
         HandlerPre::P3(pre) => {
             let pre = pre.clone();
-            runtime
-                .guests
-                .spawn(tokio::time::timeout(timeout, async move {
+            runtime.guests.spawn(
+                &component.placement,
+                tokio::time::timeout(timeout, async move {
                     let _slot = slot;
                     let service = pre.instantiate_async(&mut store).await?;
                     let (request, io) = wasmtime_wasi_http::p3::Request::from_http(
@@ -459,7 +460,8 @@ async fn run_guest(
                         })
                         .await??;
                     wasmtime::Result::Ok(())
-                }))
+                }),
+            )
         }
     };
 

@@ -27,6 +27,7 @@ pub mod capability;
 pub mod cli;
 pub mod doctor;
 pub mod guest_body;
+pub mod guest_threads;
 pub mod host;
 pub mod http;
 pub mod limits;

@@ -20,6 +20,7 @@ use crate::capability::mqtt::MqttConnections;
 use crate::capability::rdbms::RdbmsConnections;
 use crate::capability::redis::RedisConnections;
 use crate::capability::sqlite::Sqlite;
+use crate::guest_threads::{GuestThreads, Placement};
 use crate::host::{GuestLogs, HostState};
 
 /// How often the epoch ticks; request deadlines are counted in these ticks.
@@ -68,6 +69,8 @@ pub struct LoadedComponent {
     pub mqtt: MqttConnections,
     /// Where `http://self` requests go (see [`Backends::self_origin`]).
     pub self_origin: Option<std::net::SocketAddr>,
+    /// Where its next guests start (see [`GuestThreads::spawn`]).
+    pub placement: Placement,
 }
 
 /// The two handler shapes Boson serves.
@@ -104,49 +107,6 @@ pub struct Runtime {
 /// One version of the app's components, by id, ready to serve. Requests hold the `Arc` of the
 /// component they run, so a version replaced while they run stays alive until they end.
 pub type Components = BTreeMap<String, Arc<LoadedComponent>>;
-
-/// Guests run on threads of their own (a second tokio runtime), apart from the runtime that
-/// accepts connections, parses requests, fires timers and answers the host's own endpoints: a
-/// crowd of busy guests, each yielding only every epoch tick, then delays only other guests —
-/// a deadline's 504, a health check or a new connection never waits behind them.
-pub struct GuestThreads {
-    runtime: Option<tokio::runtime::Runtime>,
-    handle: tokio::runtime::Handle,
-}
-
-impl GuestThreads {
-    pub fn new() -> anyhow::Result<Self> {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("boson-guest")
-            .enable_all()
-            .build()
-            .context("starting the guest threads")?;
-        Ok(Self {
-            handle: runtime.handle().clone(),
-            runtime: Some(runtime),
-        })
-    }
-
-    /// Runs `task` on a guest thread.
-    pub fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: std::future::Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.handle.spawn(task)
-    }
-}
-
-impl Drop for GuestThreads {
-    fn drop(&mut self) {
-        // Dropping a runtime inside another one's context must not block.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
 
 /// Admission to the instance pool: at most `pool_instances` instances exist at once. A request
 /// finding the pool full waits in a bounded queue for a slot, up to a timeout; when the queue is
@@ -420,6 +380,7 @@ impl Runtime {
                     rdbms: RdbmsConnections::new(backends.outbound),
                     mqtt: MqttConnections::new(backends.outbound),
                     self_origin: backends.self_origin,
+                    placement: Placement::default(),
                 }),
             );
         }
