@@ -1,6 +1,12 @@
-//! The runtime: one Wasmtime engine (pooling allocator, copy-on-write memory, epoch deadlines),
-//! one linker with every host interface, and each component compiled once — or loaded from the
-//! on-disk cache of compiled code — and pre-instantiated.
+//! The runtime: Wasmtime engines (pooling allocator, copy-on-write memory, epoch deadlines),
+//! their linkers with every host interface, and each component compiled once — or loaded from
+//! the on-disk cache of compiled code — and pre-instantiated.
+//!
+//! Two engines, because Wasmtime's support for the component model's concurrency costs every
+//! call into and out of a guest some bookkeeping (about a fifth of a hello world's instructions)
+//! whether the guest uses it or not: the plain engine serves components that do not (every WASI
+//! 0.2 component), the concurrent engine, built when the first component needs it, serves the
+//! rest (WASI 0.3, Spin SDK 5).
 
 use std::collections::BTreeMap;
 use std::hash::{Hash as _, Hasher as _};
@@ -95,13 +101,30 @@ pub struct Backends {
 /// The engine, the linker and the instance pool: everything that outlives one version of the
 /// app. `boson watch` loads each new version's components into the same runtime.
 pub struct Runtime {
-    pub engine: Engine,
-    linker: Linker<HostState>,
+    /// For components that use none of the component model's concurrency.
+    plain: Flavor,
+    /// For the rest; built when the first such component loads.
+    concurrent: std::sync::Mutex<Option<Arc<Flavor>>>,
+    options: EngineOptions,
     cache_dir: Option<PathBuf>,
     /// Admission to the instance pool.
     pub admission: Admission,
     /// Where guests run.
     pub guests: GuestThreads,
+}
+
+/// An engine and its linker.
+struct Flavor {
+    engine: Engine,
+    linker: Linker<HostState>,
+}
+
+impl Flavor {
+    fn new(options: &EngineOptions, concurrent: bool) -> anyhow::Result<Self> {
+        let engine = build_engine(options, concurrent)?;
+        let linker = build_linker(&engine, concurrent)?;
+        Ok(Self { engine, linker })
+    }
 }
 
 /// One version of the app's components, by id, ready to serve. Requests hold the `Arc` of the
@@ -218,12 +241,17 @@ impl Admission {
     }
 }
 
-/// Builds the engine; falls back to on-demand allocation if the pool cannot be reserved.
-pub fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
+/// Builds an engine, with the component model's concurrency or without; falls back to
+/// on-demand allocation if the pool cannot be reserved.
+pub fn build_engine(options: &EngineOptions, concurrent: bool) -> anyhow::Result<Engine> {
     let mut config = Config::new();
+    if concurrent {
+        config.wasm_component_model_async(true);
+    } else {
+        config.concurrency_support(false);
+    }
     config
         .wasm_component_model(true)
-        .wasm_component_model_async(true)
         .epoch_interruption(true)
         .memory_init_cow(true)
         .max_wasm_stack(1 << 20)
@@ -283,15 +311,18 @@ fn start_ticker(engine: Engine) -> Engine {
     engine
 }
 
-/// A linker with WASI 0.2 and 0.3 (cli, clocks, random, filesystem, sockets, io) and
-/// `wasi:http` for both, all backed by [`HostState`].
-pub fn build_linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
+/// A linker with WASI 0.2 (cli, clocks, random, filesystem, sockets, io), `wasi:http` and the
+/// synchronous capabilities, all backed by [`HostState`]; with `concurrent`, also WASI 0.3,
+/// its `wasi:http` and the asynchronous capabilities.
+pub fn build_linker(engine: &Engine, concurrent: bool) -> anyhow::Result<Linker<HostState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
-    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
-    crate::capability::add_to_linker(&mut linker)?;
+    if concurrent {
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    }
+    crate::capability::add_to_linker(&mut linker, concurrent)?;
     // Interfaces that only define the types of a trigger's export: a component imports them,
     // but there is nothing to implement.
     for name in TRIGGER_TYPE_INTERFACES {
@@ -309,13 +340,12 @@ const TRIGGER_TYPE_INTERFACES: [&str; 4] = [
 ];
 
 impl Runtime {
-    /// Builds the engine and the linker, and sizes the instance pool.
+    /// Builds the plain engine and its linker, and sizes the instance pool.
     pub fn new(options: &EngineOptions) -> anyhow::Result<Self> {
-        let engine = build_engine(options)?;
-        let linker = build_linker(&engine)?;
         Ok(Self {
-            engine,
-            linker,
+            plain: Flavor::new(options, false)?,
+            concurrent: Default::default(),
+            options: options.clone(),
             cache_dir: options.cache_dir.clone(),
             admission: Admission::new(
                 options.pool_instances as usize,
@@ -333,13 +363,11 @@ impl Runtime {
         follow: &Follow,
         backends: &Backends,
     ) -> anyhow::Result<Components> {
-        let (engine, linker) = (&self.engine, &self.linker);
         let mut components = BTreeMap::new();
         let logs_dir = app.state_dir.join("logs");
         for (id, spec) in &app.components {
-            let component = compile_cached(engine, &spec.wasm_path, self.cache_dir.as_deref())
-                .with_context(|| format!("component `{id}`"))?;
-            let (pre, http, exports) = pre_instantiate(engine, linker, &component)
+            let (pre, http, exports) = self
+                .prepare(&spec.wasm_path)
                 .with_context(|| format!("component `{id}` ({})", spec.wasm_path.display()))?;
             let logs = GuestLogs::open(&logs_dir, id, follow.includes(id))?;
             let granted = spec
@@ -387,6 +415,47 @@ impl Runtime {
         Ok(components)
     }
 }
+
+impl Runtime {
+    /// Compiles (or loads from the cache) and pre-instantiates the component at `path`: on the
+    /// plain engine when it can be, else on the concurrent one (whose error is the one shown).
+    fn prepare(&self, path: &Path) -> anyhow::Result<Prepared> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        check_binary(&bytes, path)?;
+        let cache = self.cache_dir.as_deref();
+        let on = |flavor: &Flavor, name: &str| {
+            let component = compile_cached(&flavor.engine, &bytes, path, cache)?;
+            let prepared = pre_instantiate(flavor, &component)?;
+            tracing::info!(path = %path.display(), engine = %name, "component ready");
+            anyhow::Ok(prepared)
+        };
+        match on(&self.plain, "plain") {
+            Ok(prepared) => Ok(prepared),
+            Err(plain) => {
+                tracing::debug!(path = %path.display(), "not for the plain engine: {plain:#}");
+                on(&*self.concurrent()?, "concurrent")
+            }
+        }
+    }
+
+    /// The concurrent engine and its linker, built on first use.
+    fn concurrent(&self) -> anyhow::Result<Arc<Flavor>> {
+        let mut slot = self
+            .concurrent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(flavor) = &*slot {
+            return Ok(flavor.clone());
+        }
+        let flavor = Arc::new(Flavor::new(&self.options, true)?);
+        *slot = Some(flavor.clone());
+        Ok(flavor)
+    }
+}
+
+/// A pre-instantiated component: its pre-instance, its HTTP handler if it exports one, and the
+/// names it exports.
+type Prepared = (InstancePre<HostState>, Option<HandlerPre>, Vec<String>);
 
 /// Which components' output goes to the terminal.
 #[derive(Debug, Clone, Default)]
@@ -446,19 +515,19 @@ fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
     hex::encode(h.finalize())
 }
 
-/// Compiles `path`, or loads its compiled code from `cache_dir` when present.
-pub fn compile_cached(
+/// Compiles `bytes` (read from `path`), or loads their compiled code from `cache_dir` when
+/// present.
+fn compile_cached(
     engine: &Engine,
+    bytes: &[u8],
     path: &Path,
     cache_dir: Option<&Path>,
 ) -> anyhow::Result<Component> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    check_binary(&bytes, path)?;
     let Some(cache_dir) = cache_dir else {
-        return compile(engine, &bytes, path);
+        return compile(engine, bytes, path);
     };
     let dir = cache_dir.join("compiled");
-    let cached = dir.join(format!("{}.cwasm", cache_key(engine, &bytes)));
+    let cached = dir.join(format!("{}.cwasm", cache_key(engine, bytes)));
     if cached.is_file() {
         // SAFETY: the file was written by `Component::serialize` of an engine with the same
         // compatibility hash (it is part of the file name) into Boson's own cache directory.
@@ -470,7 +539,7 @@ pub fn compile_cached(
             Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e:#}", cached.display()),
         }
     }
-    let component = compile(engine, &bytes, path)?;
+    let component = compile(engine, bytes, path)?;
     if let Err(e) = write_cache(&dir, &cached, &component) {
         tracing::warn!(
             "could not write the compile cache at {}: {e:#}",
@@ -504,11 +573,8 @@ fn next_temp_id() -> u64 {
 }
 
 /// Pre-instantiates `component` and finds its HTTP handler, if it exports one.
-fn pre_instantiate(
-    engine: &Engine,
-    linker: &Linker<HostState>,
-    component: &Component,
-) -> anyhow::Result<(InstancePre<HostState>, Option<HandlerPre>, Vec<String>)> {
+fn pre_instantiate(flavor: &Flavor, component: &Component) -> anyhow::Result<Prepared> {
+    let Flavor { engine, linker } = flavor;
     let exports: Vec<String> = component
         .component_type()
         .exports(engine)
@@ -611,7 +677,7 @@ impl Runtime {
     /// worker thread for long) and interrupts the guest once its ticks reach the deadline.
     pub fn new_store(&self, component: &LoadedComponent) -> anyhow::Result<Store<HostState>> {
         let state = HostState::new(component)?;
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(component.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
         // The deadline is wall-clock time from now: a guest that waited for a thread (hundreds of
         // busy guests on two cores) is interrupted at its first tick past it.

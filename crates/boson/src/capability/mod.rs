@@ -102,9 +102,12 @@ pub const PROVIDED_INTERFACES: [&str; 20] = [
     "wasi:config/store@0.2.0-draft-2024-09-27",
 ];
 
-/// Adds every capability interface to `linker`.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> anyhow::Result<()> {
+/// Adds every synchronous capability interface to `linker`, and with `concurrent` (an engine
+/// with the component model's concurrency) the asynchronous ones too.
+pub fn add_to_linker(linker: &mut Linker<HostState>, concurrent: bool) -> anyhow::Result<()> {
     bindings::Capabilities::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)?;
-    bindings_p3::Capabilities::add_to_linker::<HostState, SpinP3>(linker, |s| s)?;
+    if concurrent {
+        bindings_p3::Capabilities::add_to_linker::<HostState, SpinP3>(linker, |s| s)?;
+    }
     Ok(())
 }

@@ -22,6 +22,12 @@ fn hello_in_every_language() {
         assert_eq!(r.text(), format!("Hello from {greeting}!\n"));
         // A bare .wasm is served at every path.
         assert_eq!(boson.get("/any/path?x=1").status, 200);
+        // WASI 0.2 components run on the engine without the component model's concurrency.
+        assert!(
+            boson.stderr().contains("engine=plain"),
+            "{lang}/{name}: {}",
+            boson.stderr()
+        );
     }
 }
 
@@ -31,6 +37,12 @@ fn wasi_p3_handler_is_served() {
     let r = boson.get("/");
     assert_eq!(r.status, 200, "{}\n{}", r.text(), boson.stderr());
     assert_eq!(r.text(), "Hello from Python p3!\n");
+    // A WASI 0.3 component needs the engine with the component model's concurrency.
+    assert!(
+        boson.stderr().contains("engine=concurrent"),
+        "{}",
+        boson.stderr()
+    );
 
     // Built with the current Spin Python SDK (5.x): WASI 0.3 handler, imports every Spin
     // platform interface and the WASI 0.3 release candidates.
