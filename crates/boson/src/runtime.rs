@@ -98,8 +98,10 @@ pub struct Backends {
     pub self_origin: Option<std::net::SocketAddr>,
 }
 
-/// The engine, the linker and the instance pool: everything that outlives one version of the
-/// app. `boson watch` loads each new version's components into the same runtime.
+/// The engines, their linkers and instance pools, admission and the guest threads: everything
+/// that outlives one version of the app. `boson watch` loads each new version's components into
+/// the same runtime. Each engine has a pool of `pool_instances` slots; admission bounds the
+/// instances of both together.
 pub struct Runtime {
     /// For components that use none of the component model's concurrency.
     plain: Flavor,
@@ -414,9 +416,7 @@ impl Runtime {
         }
         Ok(components)
     }
-}
 
-impl Runtime {
     /// Compiles (or loads from the cache) and pre-instantiates the component at `path`: on the
     /// plain engine when it can be, else on the concurrent one (whose error is the one shown).
     fn prepare(&self, path: &Path) -> anyhow::Result<Prepared> {
