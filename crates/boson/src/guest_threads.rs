@@ -69,18 +69,15 @@ impl GuestThreads {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let now = self.now_ms();
-        let here = tokio::runtime::Handle::try_current();
-        let Ok(here) = here else {
-            return GuestTask::Moved(self.handle.spawn(task));
+        let busy = placement.busy_until_ms.load(Ordering::Relaxed) > ms_since(self.started);
+        let here = match tokio::runtime::Handle::try_current() {
+            Ok(here) if !busy && self.enter_inline() => here,
+            _ => return GuestTask::Moved(self.handle.spawn(task)),
         };
-        if placement.busy_until_ms.load(Ordering::Relaxed) > now || !self.enter_inline() {
-            return GuestTask::Moved(self.handle.spawn(task));
-        }
         let inline = InlineSlot(self.inline.clone());
         let guests = self.handle.clone();
         let placement = placement.clone();
-        let busy_until = now + BUSY_WINDOW.as_millis() as u64;
+        let started = self.started;
         GuestTask::Inline(here.spawn(async move {
             let mut task = Box::pin(task);
             let mut ran = Duration::ZERO;
@@ -96,7 +93,8 @@ impl GuestThreads {
             })
             .await;
             if ran >= BUSY {
-                placement.busy_until_ms.store(busy_until, Ordering::Relaxed);
+                let until = ms_since(started) + BUSY_WINDOW.as_millis() as u64;
+                placement.busy_until_ms.store(until, Ordering::Relaxed);
             }
             drop(inline);
             match finished {
@@ -113,10 +111,11 @@ impl GuestThreads {
             })
             .is_ok()
     }
+}
 
-    fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
-    }
+/// Milliseconds since `start`: the clock [`Placement`] counts in.
+fn ms_since(start: Instant) -> u64 {
+    start.elapsed().as_millis() as u64
 }
 
 impl Drop for GuestThreads {

@@ -124,9 +124,9 @@ impl Metrics {
         source: impl Into<String>,
     ) -> Arc<TriggerMetrics> {
         let source = source.into();
+        let mut entries = self.lock();
         // A reloaded app (`boson watch`) registers its entries again: they keep counting.
-        if let Some(existing) = self
-            .lock()
+        if let Some(existing) = entries
             .iter()
             .find(|m| m.trigger == trigger && m.component == component && m.source == source)
         {
@@ -145,7 +145,7 @@ impl Metrics {
             // HTTP and cron have no broker: they are "connected" from the start.
             connected: AtomicBool::new(matches!(trigger, "http" | "cron")),
         });
-        self.lock().push(entry.clone());
+        entries.push(entry.clone());
         entry
     }
 

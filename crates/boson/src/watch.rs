@@ -79,16 +79,7 @@ impl WatchSet {
     /// manifest's (canonical) folder, as file events name them.
     fn from_manifest(manifest_path: &Path, state_dir: &Path) -> anyhow::Result<Self> {
         let manifest = boson_manifest::load(manifest_path)?;
-        let base = manifest_path
-            .parent()
-            .unwrap_or(Path::new("."))
-            .canonicalize()
-            .with_context(|| format!("finding the folder of {}", manifest_path.display()))?;
-        let mut set = WatchSet::new(vec![state_dir.to_path_buf()]);
-        let file_name = manifest_path
-            .file_name()
-            .context("the manifest path has no file name")?;
-        set.add(&base, &file_name.to_string_lossy(), Change::Manifest)?;
+        let (mut set, base) = WatchSet::manifest_only(manifest_path, state_dir)?;
         for component in manifest.components.values() {
             let source = match &component.source {
                 boson_manifest::Source::Path(p) => Some(base.join(p)),
@@ -123,6 +114,21 @@ impl WatchSet {
             }
         }
         Ok(set)
+    }
+
+    /// A set watching only the manifest, and the manifest's (canonical) folder.
+    fn manifest_only(manifest_path: &Path, state_dir: &Path) -> anyhow::Result<(Self, PathBuf)> {
+        let base = manifest_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .canonicalize()
+            .with_context(|| format!("finding the folder of {}", manifest_path.display()))?;
+        let mut set = WatchSet::new(vec![state_dir.to_path_buf()]);
+        let file_name = manifest_path
+            .file_name()
+            .context("the manifest path has no file name")?;
+        set.add(&base, &file_name.to_string_lossy(), Change::Manifest)?;
+        Ok((set, base))
     }
 
     /// Adds `pattern` (relative to `dir`, or absolute) and the directory its events come from:
@@ -212,11 +218,7 @@ impl Watching {
             Ok(set) => set,
             Err(e) => {
                 tracing::error!("{e:#}");
-                let mut set = WatchSet::new(Vec::new());
-                let dir = manifest.parent().unwrap_or(Path::new(".")).canonicalize()?;
-                let name = manifest.file_name().unwrap_or_default().to_string_lossy();
-                set.add(&dir, &name, Change::Manifest)?;
-                set
+                WatchSet::manifest_only(manifest, state_dir)?.0
             }
         };
         let (watcher, events) = set.start()?;
