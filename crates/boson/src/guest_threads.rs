@@ -1,10 +1,11 @@
-//! Where guests run. A guest starts on the thread that asked for it (the connection's or the
-//! trigger's runtime), which for a short request saves two thread hand-offs: on an idle machine
-//! that is most of a hello world's cost. A guest that proves busy — it has run for more than
-//! [`BUSY`] when it yields — moves to the guest threads, a second tokio runtime, and its
-//! component's next guests start there for [`BUSY_WINDOW`]: a crowd of busy guests, each
-//! yielding only every epoch tick, then delays only other guests, while connections, timers,
-//! a deadline's 504 and the host's own endpoints go on.
+//! Where guests run. A guest runs in place, polled by the request (or trigger event) that
+//! started it on that task's thread: a short request and its guest never change threads, which
+//! saves thread hand-offs (on an idle machine most of a hello world's cost) and keeps the
+//! guest's allocations freed on the thread that made them. A guest that proves busy — it has run
+//! for more than [`BUSY`] when it yields — moves to the guest threads, a second tokio runtime,
+//! and its component's next guests start there for [`BUSY_WINDOW`]: a crowd of busy guests, each
+//! yielding only every epoch tick, then delays only other guests, while connections, timers, a
+//! deadline's 504 and the host's own endpoints go on.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -61,47 +62,29 @@ impl GuestThreads {
         })
     }
 
-    /// Runs `task`, a guest of the component whose placement is `placement`: on the calling
-    /// runtime while it stays short, else (or at once, when the component is known to be busy
-    /// or enough guests already run on callers' threads) on the guest threads.
-    pub fn spawn<F>(&self, placement: &Placement, task: F) -> GuestTask<F::Output>
+    /// Starts `task`, a guest of the component whose placement is `placement`. While it stays
+    /// short the returned [`Guest`] runs it in place, on the thread that awaits it, so a request
+    /// and its guest never change threads; when the component is known to be busy, or enough
+    /// guests already run on callers' threads, it runs on the guest threads from the start.
+    pub fn start<F>(&self, placement: &Placement, task: F) -> Guest<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let busy = placement.busy_until_ms.load(Ordering::Relaxed) > ms_since(self.started);
-        let here = match tokio::runtime::Handle::try_current() {
-            Ok(here) if !busy && self.enter_inline() => here,
-            _ => return GuestTask::Moved(self.handle.spawn(task)),
+        let state = if !busy && self.enter_inline() {
+            State::Here {
+                task: Box::pin(task),
+                ran: Duration::ZERO,
+                _slot: InlineSlot(self.inline.clone()),
+                placement: placement.clone(),
+                guests: self.handle.clone(),
+                started: self.started,
+            }
+        } else {
+            State::Moved(AbortOnDrop(self.handle.spawn(task)))
         };
-        let inline = InlineSlot(self.inline.clone());
-        let guests = self.handle.clone();
-        let placement = placement.clone();
-        let started = self.started;
-        GuestTask::Inline(here.spawn(async move {
-            let mut task = Box::pin(task);
-            let mut ran = Duration::ZERO;
-            let finished = std::future::poll_fn(|cx| {
-                let start = Instant::now();
-                let poll = task.as_mut().poll(cx);
-                ran += start.elapsed();
-                match poll {
-                    Poll::Ready(output) => Poll::Ready(Some(output)),
-                    Poll::Pending if ran >= BUSY => Poll::Ready(None),
-                    Poll::Pending => Poll::Pending,
-                }
-            })
-            .await;
-            if ran >= BUSY {
-                let until = ms_since(started) + BUSY_WINDOW.as_millis() as u64;
-                placement.busy_until_ms.store(until, Ordering::Relaxed);
-            }
-            drop(inline);
-            match finished {
-                Some(output) => Ok(output),
-                None => AbortOnDrop(guests.spawn(task)).await,
-            }
-        }))
+        Guest { state }
     }
 
     fn enter_inline(&self) -> bool {
@@ -127,31 +110,96 @@ impl Drop for GuestThreads {
     }
 }
 
-/// A guest started by [`GuestThreads::spawn`]; await it for its output, or abort it.
-pub enum GuestTask<T> {
-    /// Running on the guest threads from the start.
-    Moved(JoinHandle<T>),
-    /// Started on the caller's runtime; it awaits the guest threads' task if it moved there.
-    Inline(JoinHandle<Result<T, JoinError>>),
+/// A guest started by [`GuestThreads::start`]: await it for its output; drop it to stop the
+/// guest wherever it runs; [`Guest::detach`] it to let it finish on its own.
+pub struct Guest<T> {
+    state: State<T>,
 }
 
-impl<T> GuestTask<T> {
-    /// Stops the guest wherever it runs (a moved guest's task is aborted with its caller's).
-    pub fn abort(&self) {
-        match self {
-            GuestTask::Moved(handle) => handle.abort(),
-            GuestTask::Inline(handle) => handle.abort(),
+enum State<T> {
+    /// Polled by whoever awaits the guest.
+    Here {
+        task: Pin<Box<dyn Future<Output = T> + Send>>,
+        /// Time spent inside its polls so far.
+        ran: Duration,
+        _slot: InlineSlot,
+        placement: Placement,
+        guests: tokio::runtime::Handle,
+        started: Instant,
+    },
+    /// A task on the guest threads.
+    Moved(AbortOnDrop<T>),
+    /// Its output was taken.
+    Done,
+}
+
+impl<T: Send + 'static> Guest<T> {
+    /// Whether the guest runs on the guest threads.
+    pub fn is_moved(&self) -> bool {
+        matches!(self.state, State::Moved(_))
+    }
+
+    /// Lets the guest run to its end with nobody awaiting it (its response went out and its
+    /// body is still streaming): as a task on the current runtime while it stays short, else
+    /// on the guest threads. Its own deadline still bounds it.
+    pub fn detach(self) {
+        if !matches!(self.state, State::Done) {
+            tokio::spawn(async move {
+                let _ = self.await;
+            });
         }
     }
 }
 
-impl<T> Future for GuestTask<T> {
+impl<T: Send + 'static> Future for Guest<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            GuestTask::Moved(handle) => Pin::new(handle).poll(cx),
-            GuestTask::Inline(handle) => Pin::new(handle).poll(cx).map(|r| r.and_then(|r| r)),
+        let this = self.get_mut();
+        // Taken out to be polled (and put back, or moved); any other state stays where it is.
+        if matches!(this.state, State::Here { .. })
+            && let State::Here {
+                mut task,
+                mut ran,
+                _slot,
+                placement,
+                guests,
+                started,
+            } = std::mem::replace(&mut this.state, State::Done)
+        {
+            let start = Instant::now();
+            let poll = task.as_mut().poll(cx);
+            ran += start.elapsed();
+            match poll {
+                Poll::Ready(output) => return Poll::Ready(Ok(output)),
+                Poll::Pending if ran < BUSY => {
+                    this.state = State::Here {
+                        task,
+                        ran,
+                        _slot,
+                        placement,
+                        guests,
+                        started,
+                    };
+                    return Poll::Pending;
+                }
+                Poll::Pending => {
+                    // Proved busy: the rest runs on the guest threads, and so do the
+                    // component's next guests for a while.
+                    let until = ms_since(started) + BUSY_WINDOW.as_millis() as u64;
+                    placement.busy_until_ms.store(until, Ordering::Relaxed);
+                    this.state = State::Moved(AbortOnDrop(guests.spawn(task)));
+                }
+            }
+        }
+        match &mut this.state {
+            State::Moved(moved) => {
+                let output = std::task::ready!(Pin::new(moved).poll(cx));
+                this.state = State::Done;
+                Poll::Ready(output)
+            }
+            // Polled again after it finished: nothing more will come.
+            State::Here { .. } | State::Done => Poll::Pending,
         }
     }
 }
@@ -194,6 +242,14 @@ mod tests {
         }
     }
 
+    /// The guest's output; a guest that hangs fails the test instead of hanging it.
+    async fn finish<T: Send + 'static>(guest: Guest<T>) -> T {
+        tokio::time::timeout(Duration::from_secs(5), guest)
+            .await
+            .expect("the guest finished within 5 s")
+            .unwrap()
+    }
+
     fn thread_name() -> String {
         std::thread::current()
             .name()
@@ -206,27 +262,32 @@ mod tests {
         let guests = GuestThreads::new().unwrap();
         let placement = Placement::default();
 
-        let short = guests.spawn(&placement, async { thread_name() });
-        assert!(matches!(short, GuestTask::Inline(_)));
-        assert_ne!(short.await.unwrap(), "boson-guest");
+        let caller = thread_name();
+        let short = guests.start(&placement, async { thread_name() });
+        assert!(!short.is_moved());
+        assert_eq!(
+            finish(short).await,
+            caller,
+            "polled in place, on the caller's thread"
+        );
 
         // Busy past BUSY, then yielding: the rest runs on a guest thread.
-        let busy = guests.spawn(&placement, async {
+        let busy = guests.start(&placement, async {
             busy_for(BUSY * 3);
             tokio::task::yield_now().await;
             thread_name()
         });
-        assert_eq!(busy.await.unwrap(), "boson-guest");
+        assert_eq!(finish(busy).await, "boson-guest");
 
         // The component is now known to be busy: its next guest starts on the guest threads.
-        let next = guests.spawn(&placement, async { thread_name() });
-        assert!(matches!(next, GuestTask::Moved(_)));
-        assert_eq!(next.await.unwrap(), "boson-guest");
+        let next = guests.start(&placement, async { thread_name() });
+        assert!(next.is_moved());
+        assert_eq!(finish(next).await, "boson-guest");
 
         // Another component is not affected.
-        let other = guests.spawn(&Placement::default(), async { thread_name() });
-        assert!(matches!(other, GuestTask::Inline(_)));
-        other.await.unwrap();
+        let other = guests.start(&Placement::default(), async { thread_name() });
+        assert!(!other.is_moved());
+        finish(other).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,25 +298,47 @@ mod tests {
         let waiting: Vec<_> = (0..guests.max_inline + 3)
             .map(|_| {
                 let mut wait = wait.clone();
-                guests.spawn(&placement, async move {
+                guests.start(&placement, async move {
                     let _ = wait.wait_for(|go| *go).await;
                 })
             })
             .collect();
-        let inline = waiting
-            .iter()
-            .filter(|t| matches!(t, GuestTask::Inline(_)))
-            .count();
+        let inline = waiting.iter().filter(|t| !t.is_moved()).count();
         assert_eq!(inline, guests.max_inline);
         release.send(true).unwrap();
         for task in waiting {
-            task.await.unwrap();
+            finish(task).await;
         }
         assert_eq!(guests.inline.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn aborting_a_moved_guest_stops_it_on_the_guest_threads() {
+    async fn a_detached_guest_runs_to_its_end() {
+        let guests = GuestThreads::new().unwrap();
+        let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let guest = guests.start(&Placement::default(), async move {
+            let _ = go_rx.await;
+            let _ = done_tx.send(());
+        });
+        guest.detach();
+        go_tx.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), done_rx)
+            .await
+            .expect("the detached guest finished")
+            .unwrap();
+        let inline = guests.inline.clone();
+        tokio::time::timeout(Duration::from_secs(5), async move {
+            while inline.load(Ordering::Relaxed) != 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("its slot on the caller's threads was given back");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_a_moved_guest_stops_it_on_the_guest_threads() {
         let guests = GuestThreads::new().unwrap();
         let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
         struct Signal(Option<tokio::sync::oneshot::Sender<()>>);
@@ -268,7 +351,7 @@ mod tests {
         }
         let signal = Signal(Some(dropped_tx));
         let (moved_tx, moved_rx) = tokio::sync::oneshot::channel::<()>();
-        let task = guests.spawn(&Placement::default(), async move {
+        let mut task = guests.start(&Placement::default(), async move {
             let _signal = signal;
             let mut moved = Some(moved_tx);
             busy_for(BUSY * 3);
@@ -282,11 +365,15 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         });
-        tokio::time::timeout(Duration::from_secs(5), moved_rx)
-            .await
-            .expect("the guest moved to the guest threads")
-            .unwrap();
-        task.abort();
+        // Awaited here until it has moved; then dropped.
+        tokio::select! {
+            _ = &mut task => panic!("the guest never ends"),
+            moved = tokio::time::timeout(Duration::from_secs(5), moved_rx) => {
+                moved.expect("the guest moved to the guest threads").unwrap();
+            }
+        }
+        assert!(task.is_moved());
+        drop(task);
         tokio::time::timeout(Duration::from_secs(5), dropped_rx)
             .await
             .expect("the guest was dropped")

@@ -395,7 +395,7 @@ async fn run_guest(
     };
 
     let (tx, rx) = tokio::sync::oneshot::channel::<GuestReply>();
-    let task = match handler {
+    let guest = match handler {
         HandlerPre::P2(pre) => {
             let incoming = store
                 .data_mut()
@@ -414,7 +414,7 @@ async fn run_guest(
                 })
                 .map_err(|e| internal(e.into()))?;
             let pre = pre.clone();
-            runtime.guests.spawn(
+            runtime.guests.start(
                 &component.placement,
                 tokio::time::timeout(timeout, async move {
                     let _slot = slot;
@@ -429,7 +429,7 @@ async fn run_guest(
         }
         HandlerPre::P3(pre) => {
             let pre = pre.clone();
-            runtime.guests.spawn(
+            runtime.guests.start(
                 &component.placement,
                 tokio::time::timeout(timeout, async move {
                     let _slot = slot;
@@ -465,22 +465,44 @@ async fn run_guest(
         }
     };
 
-    let outcome = tokio::time::timeout(timeout + Duration::from_millis(100), rx).await;
-    match outcome {
-        Ok(Ok(Ok(response))) => Ok(response),
-        Ok(Ok(Err(cause))) => Err(GuestFailure::failed(cause)),
-        // The guest ended without answering: find out why from the task.
-        Ok(Err(_)) => match task.await {
-            Ok(Ok(Ok(()))) => Err(GuestFailure::failed(
-                "guest returned without sending a response",
-            )),
-            Ok(Ok(Err(e))) => Err(GuestFailure::from_error(&e, timeout)),
-            Ok(Err(_elapsed)) => Err(GuestFailure::deadline(timeout)),
-            Err(join) => Err(GuestFailure::failed(format!("guest task failed: {join}"))),
+    // The guest is polled here, on this request's thread, until it answers or ends; a guest
+    // still running once it answered (streaming its body) is detached to finish on its own.
+    let mut guest = guest;
+    let mut rx = rx;
+    let late = tokio::time::sleep(timeout + Duration::from_millis(100));
+    tokio::pin!(late);
+    let reply = tokio::select! {
+        biased;
+        ended = &mut guest => match rx.try_recv() {
+            Ok(reply) => reply,
+            Err(_) => return Err(unanswered(ended, timeout)),
         },
-        Err(_elapsed) => {
-            task.abort();
-            Err(GuestFailure::deadline(timeout))
-        }
+        reply = &mut rx => match reply {
+            Ok(reply) => {
+                guest.detach();
+                reply
+            }
+            // The guest dropped its response outparam unset: its end says why.
+            Err(_) => return Err(unanswered(guest.await, timeout)),
+        },
+        // Dropping the guest stops it wherever it runs.
+        () = &mut late => return Err(GuestFailure::deadline(timeout)),
+    };
+    reply.map_err(GuestFailure::failed)
+}
+
+/// Why a guest that ended without answering failed.
+fn unanswered(
+    ended: Result<
+        Result<wasmtime::Result<()>, tokio::time::error::Elapsed>,
+        tokio::task::JoinError,
+    >,
+    timeout: Duration,
+) -> GuestFailure {
+    match ended {
+        Ok(Ok(Ok(()))) => GuestFailure::failed("guest returned without sending a response"),
+        Ok(Ok(Err(e))) => GuestFailure::from_error(&e, timeout),
+        Ok(Err(_elapsed)) => GuestFailure::deadline(timeout),
+        Err(join) => GuestFailure::failed(format!("guest task failed: {join}")),
     }
 }

@@ -304,7 +304,7 @@ where
         .map_err(|e| GuestFailure::failed(format!("{e:#}")))?;
     // The epoch deadline interrupts a busy guest; the timer also covers a guest waiting on I/O.
     let call = call(store);
-    let task = runtime.guests.spawn(
+    let task = runtime.guests.start(
         &component.placement,
         tokio::time::timeout(timeout + Duration::from_millis(100), async move {
             let _slot = slot;
