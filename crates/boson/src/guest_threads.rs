@@ -1,11 +1,18 @@
 //! Where guests run. A guest runs in place, polled by the request (or trigger event) that
 //! started it on that task's thread: a short request and its guest never change threads, which
 //! saves thread hand-offs (on an idle machine most of a hello world's cost) and keeps the
-//! guest's allocations freed on the thread that made them. A guest that proves busy — it has run
-//! for more than [`BUSY`] when it yields — moves to the guest threads, a second tokio runtime,
-//! and its component's next guests start there for [`BUSY_WINDOW`]: a crowd of busy guests, each
-//! yielding only every epoch tick, then delays only other guests, while connections, timers, a
-//! deadline's 504 and the host's own endpoints go on.
+//! guest's allocations freed on the thread that made them. A guest that proves busy — epoch
+//! ticks interrupted it [`BUSY_TICKS`] times while it computed ([`epoch_yield`]) — moves to the
+//! guest threads, a second tokio runtime, and its component's next guests start
+//! there for [`BUSY_WINDOW`]: a crowd of busy guests, each yielding only every epoch tick, then
+//! delays only other guests, while connections, timers, a deadline's 504 and the host's own
+//! endpoints go on.
+//!
+//! Busy is counted in ticks, not told by a clock. A short guest may run across one tick, and on
+//! a loaded machine the OS may pause its thread for milliseconds in the middle of a guest of a few
+//! microseconds; under load either happened several times a second, and each would send the
+//! whole component's requests across threads for a [`BUSY_WINDOW`]. Only a guest that computes
+//! through more than one tick period is interrupted twice.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,8 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::task::{JoinError, JoinHandle};
 
-/// A guest that has run this long when it yields leaves the caller's thread.
-pub const BUSY: Duration = Duration::from_millis(1);
+/// A guest interrupted this many times by epoch ticks while it computed is busy.
+pub const BUSY_TICKS: u32 = 2;
 
 /// After a guest of a component proved busy, the component's guests start on the guest threads
 /// for this long.
@@ -28,7 +35,7 @@ pub const BUSY_WINDOW: Duration = Duration::from_secs(1);
 pub struct GuestThreads {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
-    /// Guests started on a caller's thread and not finished or moved yet.
+    /// Guests started on a caller's thread that have not answered, finished or moved yet.
     inline: Arc<AtomicUsize>,
     /// At most this many of them at once (one per core): a burst of requests to a component not
     /// yet known to be busy cannot take every connection thread.
@@ -75,8 +82,8 @@ impl GuestThreads {
         let state = if !busy && self.enter_inline() {
             State::Here {
                 task: Box::pin(task),
-                ran: Duration::ZERO,
-                _slot: InlineSlot(self.inline.clone()),
+                ticks: 0,
+                slot: Some(InlineSlot(self.inline.clone())),
                 placement: placement.clone(),
                 guests: self.handle.clone(),
                 started: self.started,
@@ -120,9 +127,10 @@ enum State<T> {
     /// Polled by whoever awaits the guest.
     Here {
         task: Pin<Box<dyn Future<Output = T> + Send>>,
-        /// Time spent inside its polls so far.
-        ran: Duration,
-        _slot: InlineSlot,
+        /// Epoch ticks that interrupted it so far.
+        ticks: u32,
+        /// Held until the guest answers (is detached), finishes or moves.
+        slot: Option<InlineSlot>,
         placement: Placement,
         guests: tokio::runtime::Handle,
         started: Instant,
@@ -141,8 +149,12 @@ impl<T: Send + 'static> Guest<T> {
 
     /// Lets the guest run to its end with nobody awaiting it (its response went out and its
     /// body is still streaming): as a task on the current runtime while it stays short, else
-    /// on the guest threads. Its own deadline still bounds it.
-    pub fn detach(self) {
+    /// on the guest threads. Its own deadline still bounds it. A detached guest mostly waits
+    /// for its client to read, so it no longer counts against the guests on callers' threads.
+    pub fn detach(mut self) {
+        if let State::Here { slot, .. } = &mut self.state {
+            *slot = None;
+        }
         if !matches!(self.state, State::Done) {
             tokio::spawn(async move {
                 let _ = self.await;
@@ -160,23 +172,24 @@ impl<T: Send + 'static> Future for Guest<T> {
         if matches!(this.state, State::Here { .. })
             && let State::Here {
                 mut task,
-                mut ran,
-                _slot,
+                mut ticks,
+                slot,
                 placement,
                 guests,
                 started,
             } = std::mem::replace(&mut this.state, State::Done)
         {
-            let start = Instant::now();
+            EPOCH_YIELD.set(false);
             let poll = task.as_mut().poll(cx);
-            ran += start.elapsed();
+            ticks += u32::from(EPOCH_YIELD.replace(false));
+            let busy = ticks >= BUSY_TICKS;
             match poll {
                 Poll::Ready(output) => return Poll::Ready(Ok(output)),
-                Poll::Pending if ran < BUSY => {
+                Poll::Pending if !busy => {
                     this.state = State::Here {
                         task,
-                        ran,
-                        _slot,
+                        ticks,
+                        slot,
                         placement,
                         guests,
                         started,
@@ -202,6 +215,17 @@ impl<T: Send + 'static> Future for Guest<T> {
             State::Here { .. } | State::Done => Poll::Pending,
         }
     }
+}
+
+thread_local! {
+    /// Set while an in-place guest is polled, when an epoch tick interrupted it.
+    static EPOCH_YIELD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Notes that the guest being polled on this thread was interrupted by an epoch tick while it
+/// computed and is yielding: it is busy. Called by the stores' epoch callback.
+pub fn epoch_yield() {
+    EPOCH_YIELD.set(true);
 }
 
 /// Counts a guest as running on a caller's thread until dropped.
@@ -271,9 +295,20 @@ mod tests {
             "polled in place, on the caller's thread"
         );
 
-        // Busy past BUSY, then yielding: the rest runs on a guest thread.
+        // A guest that happened to run across one epoch tick stays.
+        let ticked = guests.start(&placement, async {
+            epoch_yield();
+            tokio::task::yield_now().await;
+            thread_name()
+        });
+        assert_eq!(finish(ticked).await, caller);
+
+        // Interrupted by a second tick: the rest runs on a guest thread.
         let busy = guests.start(&placement, async {
-            busy_for(BUSY * 3);
+            epoch_yield();
+            tokio::task::yield_now().await;
+            assert_ne!(thread_name(), "boson-guest", "one tick is not busy");
+            epoch_yield();
             tokio::task::yield_now().await;
             thread_name()
         });
@@ -283,6 +318,15 @@ mod tests {
         let next = guests.start(&placement, async { thread_name() });
         assert!(next.is_moved());
         assert_eq!(finish(next).await, "boson-guest");
+
+        // A long poll that then waits for I/O, with no epoch tick, is not busy: the thread may
+        // just have been paused by the OS.
+        let slow = guests.start(&Placement::default(), async {
+            busy_for(Duration::from_millis(3));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            thread_name()
+        });
+        assert_eq!(finish(slow).await, caller);
 
         // Another component is not affected.
         let other = guests.start(&Placement::default(), async { thread_name() });
@@ -322,6 +366,11 @@ mod tests {
             let _ = done_tx.send(());
         });
         guest.detach();
+        assert_eq!(
+            guests.inline.load(Ordering::Relaxed),
+            0,
+            "a detached guest no longer counts against callers' threads"
+        );
         go_tx.send(()).unwrap();
         tokio::time::timeout(Duration::from_secs(5), done_rx)
             .await
@@ -354,7 +403,9 @@ mod tests {
         let mut task = guests.start(&Placement::default(), async move {
             let _signal = signal;
             let mut moved = Some(moved_tx);
-            busy_for(BUSY * 3);
+            epoch_yield();
+            tokio::task::yield_now().await;
+            epoch_yield();
             loop {
                 tokio::task::yield_now().await;
                 if thread_name() == "boson-guest"

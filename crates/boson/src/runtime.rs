@@ -687,6 +687,7 @@ impl Runtime {
             if Instant::now() >= deadline {
                 Err(wasmtime::Trap::Interrupt.into())
             } else {
+                crate::guest_threads::epoch_yield();
                 Ok(wasmtime::UpdateDeadline::Yield(1))
             }
         });
