@@ -394,8 +394,8 @@ async fn run_guest(
         ));
     };
 
-    let (tx, rx) = tokio::sync::oneshot::channel::<GuestReply>();
-    let guest = match handler {
+    let (tx, mut rx) = tokio::sync::oneshot::channel::<GuestReply>();
+    let mut guest = match handler {
         HandlerPre::P2(pre) => {
             let incoming = store
                 .data_mut()
@@ -467,8 +467,6 @@ async fn run_guest(
 
     // The guest is polled here, on this request's thread, until it answers or ends; a guest
     // still running once it answered (streaming its body) is detached to finish on its own.
-    let mut guest = guest;
-    let mut rx = rx;
     let late = tokio::time::sleep(timeout + Duration::from_millis(100));
     tokio::pin!(late);
     let reply = tokio::select! {

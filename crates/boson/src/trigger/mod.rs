@@ -304,14 +304,14 @@ where
         .map_err(|e| GuestFailure::failed(format!("{e:#}")))?;
     // The epoch deadline interrupts a busy guest; the timer also covers a guest waiting on I/O.
     let call = call(store);
-    let task = runtime.guests.start(
+    let guest = runtime.guests.start(
         &component.placement,
         tokio::time::timeout(timeout + Duration::from_millis(100), async move {
             let _slot = slot;
             call.await
         }),
     );
-    match task.await {
+    match guest.await {
         Ok(Ok(Ok(value))) => Ok(value),
         Ok(Ok(Err(e))) => Err(GuestFailure::from_error(&e, timeout)),
         Ok(Err(_elapsed)) => Err(GuestFailure::deadline(timeout)),
