@@ -23,8 +23,9 @@ fn hello_in_every_language() {
         // A bare .wasm is served at every path.
         assert_eq!(boson.get("/any/path?x=1").status, 200);
         // WASI 0.2 components run on the engine without the component model's concurrency.
+        // (stderr is read by another thread: wait for the line rather than race it.)
         assert!(
-            boson.stderr().contains("engine=plain"),
+            boson.wait_for_log("engine=plain", Duration::from_secs(10)),
             "{lang}/{name}: {}",
             boson.stderr()
         );
@@ -39,7 +40,7 @@ fn wasi_p3_handler_is_served() {
     assert_eq!(r.text(), "Hello from Python p3!\n");
     // A WASI 0.3 component needs the engine with the component model's concurrency.
     assert!(
-        boson.stderr().contains("engine=concurrent"),
+        boson.wait_for_log("engine=concurrent", Duration::from_secs(10)),
         "{}",
         boson.stderr()
     );

@@ -16,7 +16,7 @@ fn second_start_compiles_nothing() {
         let boson = Boson::start_with_cache(&wasm, cache.path(), &[]);
         assert_eq!(boson.get("/").status, 200);
         assert!(
-            boson.stderr().contains("compiled component"),
+            boson.wait_for_log("compiled component", Duration::from_secs(10)),
             "{}",
             boson.stderr()
         );

@@ -870,7 +870,7 @@ fn sigterm_lets_running_trigger_events_finish() {
         "exited after {waited:?}"
     );
     assert!(
-        boson.stderr().contains("deadline of 2s exceeded"),
+        boson.wait_for_log("deadline of 2s exceeded", Duration::from_secs(10)),
         "{}",
         boson.stderr()
     );
