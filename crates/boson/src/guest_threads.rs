@@ -143,7 +143,8 @@ enum State<T> {
 
 impl<T: Send + 'static> Guest<T> {
     /// Whether the guest runs on the guest threads.
-    pub fn is_moved(&self) -> bool {
+    #[cfg(test)]
+    fn is_moved(&self) -> bool {
         matches!(self.state, State::Moved(_))
     }
 
@@ -237,8 +238,8 @@ impl Drop for InlineSlot {
     }
 }
 
-/// A task on the guest threads that is aborted when its awaiting caller is dropped (a deadline
-/// aborts the caller's task).
+/// A task on the guest threads that is aborted when its [`Guest`] is dropped (a deadline drops
+/// it).
 struct AbortOnDrop<T>(JoinHandle<T>);
 
 impl<T> Future for AbortOnDrop<T> {

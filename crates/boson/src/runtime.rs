@@ -108,7 +108,6 @@ pub struct Runtime {
     /// For the rest; built when the first such component loads.
     concurrent: std::sync::Mutex<Option<Arc<Flavor>>>,
     options: EngineOptions,
-    cache_dir: Option<PathBuf>,
     /// Admission to the instance pool.
     pub admission: Admission,
     /// Where guests run.
@@ -348,7 +347,6 @@ impl Runtime {
             plain: Flavor::new(options, false)?,
             concurrent: Default::default(),
             options: options.clone(),
-            cache_dir: options.cache_dir.clone(),
             admission: Admission::new(
                 options.pool_instances as usize,
                 options.max_queued,
@@ -422,7 +420,7 @@ impl Runtime {
     fn prepare(&self, path: &Path) -> anyhow::Result<Prepared> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         check_binary(&bytes, path)?;
-        let cache = self.cache_dir.as_deref();
+        let cache = self.options.cache_dir.as_deref();
         let on = |flavor: &Flavor, name: &str| {
             let component = compile_cached(&flavor.engine, &bytes, path, cache)?;
             let prepared = pre_instantiate(flavor, &component)?;
