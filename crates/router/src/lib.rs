@@ -24,7 +24,7 @@
 
 mod request;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 pub use request::prepare_guest_request;
 
@@ -40,6 +40,27 @@ struct Route<T> {
     segments: Vec<Segment>,
     wildcard: bool,
     target: T,
+    headers: RouteHeaders,
+}
+
+/// The values of the `spin-*` headers that depend on the route alone, made once when the route
+/// is added: a request clones them (a reference count) instead of building them again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteHeaders {
+    /// `spin-matched-route` and `spin-raw-component-route`: the route as written.
+    pub raw_route: Option<http::HeaderValue>,
+    /// `spin-component-route`: the route without its wildcard.
+    pub component_route: Option<http::HeaderValue>,
+}
+
+impl RouteHeaders {
+    fn new(raw: &str, component_route: &str) -> Self {
+        let value = |s: &str| http::HeaderValue::from_bytes(s.as_bytes()).ok();
+        Self {
+            raw_route: value(raw),
+            component_route: value(component_route),
+        }
+    }
 }
 
 /// What a request path matched.
@@ -54,6 +75,8 @@ pub struct RouteMatch<'a, T> {
     pub path_info: String,
     /// `:name` captures, in route order.
     pub captures: Vec<(String, String)>,
+    /// The route's `spin-*` header values, made when it was added.
+    pub route_headers: &'a RouteHeaders,
 }
 
 /// A set of routes, built once at start.
@@ -128,6 +151,7 @@ impl<T> RouteTable<T> {
         }
         self.routes.push(Route {
             raw: raw.to_string(),
+            headers: RouteHeaders::new(raw, component_route(raw)),
             segments,
             wildcard,
             target,
@@ -182,11 +206,7 @@ impl<T> RouteTable<T> {
                     Segment::Capture(name) => captures.push((name.clone(), part.to_string())),
                 }
             }
-            let component_route = route.raw.trim_end_matches('/');
-            let component_route = component_route
-                .strip_suffix("/...")
-                .unwrap_or(component_route)
-                .to_string();
+            let component_route = component_route(&route.raw).to_string();
             let path_info = if route.wildcard {
                 // Everything after the matched segments, keeping the original trailing slash.
                 let consumed: usize = parts[..route.segments.len()]
@@ -203,10 +223,17 @@ impl<T> RouteTable<T> {
                 component_route,
                 path_info,
                 captures,
+                route_headers: &route.headers,
             });
         }
         None
     }
+}
+
+/// The route without its trailing slash and wildcard: `/api/...` → `/api`.
+fn component_route(raw: &str) -> &str {
+    let trimmed = raw.trim_end_matches('/');
+    trimmed.strip_suffix("/...").unwrap_or(trimmed)
 }
 
 /// The `spin-*` request headers for a matched request.
@@ -230,13 +257,11 @@ pub fn spin_headers<T>(
         ("spin-base-path".to_string(), "/".to_string()),
         ("spin-client-addr".to_string(), client_addr.to_string()),
     ];
-    let mut seen = HashMap::new();
+    let mut seen = HashSet::new();
     for (name, value) in &m.captures {
-        if seen.insert(name.clone(), ()).is_none() {
-            headers.push((
-                format!("spin-path-match-{}", name.to_ascii_lowercase()),
-                value.clone(),
-            ));
+        let name = format!("spin-path-match-{}", name.to_ascii_lowercase());
+        if seen.insert(name.clone()) {
+            headers.push((name, value.clone()));
         }
     }
     headers
@@ -245,6 +270,7 @@ pub fn spin_headers<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     fn table(routes: &[&str]) -> RouteTable<String> {
         let mut t = RouteTable::default();

@@ -7,13 +7,13 @@ use http::header::{HOST, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 
-use crate::{RouteMatch, spin_headers};
+use crate::RouteMatch;
 
 /// Turns the head of a client's request into the head its guest receives, for the route it
 /// matched. Never panics, whatever the head holds.
 ///
 /// - Every `spin-*` header the client sent is removed: clients may not forge routing metadata.
-/// - The headers of [`spin_headers`] are set, each with exactly one value. One whose name or value
+/// - The headers of [`spin_headers`](crate::spin_headers) are set, each with exactly one value. One whose name or value
 ///   is not a valid header (a capture name the manifest would refuse) is left out.
 /// - The URI becomes absolute, `http://<authority><path-and-query>`, and is also the value of
 ///   `spin-full-url`. The authority is the request URI's, else the `Host` header's, else
@@ -31,18 +31,50 @@ pub fn prepare_guest_request<T>(head: &mut Parts, matched: &RouteMatch<'_, T>, c
     for name in forged {
         head.headers.remove(name);
     }
+    // The same headers as `spin_headers`, built without a string per name: the names are
+    // static, the route's own values were made when it was added, and the request's are moved
+    // into their header values. A value that is not valid in a header is left out.
     let full_url = head.uri.to_string();
-    for (name, value) in spin_headers(matched, &full_url, &client.to_string()) {
-        // `from_bytes`, not `from_str`: a path may hold UTF-8 (hyper accepts it in the request
-        // line), and the guest should see it rather than miss the header.
+    let headers = &mut head.headers;
+    headers.reserve(7 + matched.captures.len());
+    let owned = |value: String| HeaderValue::try_from(value).ok();
+    let route = matched.route_headers;
+    for (name, value) in [
+        (FULL_URL, owned(full_url)),
+        (PATH_INFO, owned(matched.path_info.clone())),
+        (MATCHED_ROUTE, route.raw_route.clone()),
+        (COMPONENT_ROUTE, route.component_route.clone()),
+        (RAW_COMPONENT_ROUTE, route.raw_route.clone()),
+        (BASE_PATH, Some(HeaderValue::from_static("/"))),
+        (CLIENT_ADDR, owned(client.to_string())),
+    ] {
+        if let Some(value) = value {
+            headers.insert(name, value);
+        }
+    }
+    for (i, (name, value)) in matched.captures.iter().enumerate() {
+        // The first capture of a name wins, as in `spin_headers`.
+        let earlier = &matched.captures[..i];
+        if earlier.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        let name = format!("spin-path-match-{}", name.to_ascii_lowercase());
         if let (Ok(name), Ok(value)) = (
             HeaderName::try_from(name),
             HeaderValue::from_bytes(value.as_bytes()),
         ) {
-            head.headers.insert(name, value);
+            headers.insert(name, value);
         }
     }
 }
+
+const FULL_URL: HeaderName = HeaderName::from_static("spin-full-url");
+const PATH_INFO: HeaderName = HeaderName::from_static("spin-path-info");
+const MATCHED_ROUTE: HeaderName = HeaderName::from_static("spin-matched-route");
+const COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-component-route");
+const RAW_COMPONENT_ROUTE: HeaderName = HeaderName::from_static("spin-raw-component-route");
+const BASE_PATH: HeaderName = HeaderName::from_static("spin-base-path");
+const CLIENT_ADDR: HeaderName = HeaderName::from_static("spin-client-addr");
 
 /// `http://<authority><path-and-query>` for the request; see [`prepare_guest_request`].
 fn guest_uri(head: &Parts) -> Uri {
@@ -124,6 +156,58 @@ mod tests {
         assert_eq!(header(&head, "spin-path-match-version"), [b"v1"]);
         assert_eq!(header(&head, "spin-client-addr"), [b"127.0.0.1:5555"]);
         assert_eq!(header(&head, "x-other"), [b"kept"]);
+    }
+
+    #[test]
+    fn the_guest_gets_exactly_the_spin_headers_of_its_match() {
+        let mut routes = RouteTable::default();
+        for route in [
+            "/",
+            "/exact",
+            "/api/:version/...",
+            "/twice/:id/:ID",
+            "/files/...",
+        ] {
+            routes.add(route, ()).unwrap();
+        }
+        for path in [
+            "/",
+            "/exact",
+            "/api/v2/a/b/",
+            "/twice/first/second",
+            "/files",
+            "/files/x/y",
+        ] {
+            let (mut head, ()) = http::Request::get(path).body(()).unwrap().into_parts();
+            let matched = routes.match_path(path).unwrap();
+            let client = "[::1]:4000".parse().unwrap();
+            prepare_guest_request(&mut head, &matched, client);
+            let expected = crate::spin_headers(&matched, &head.uri.to_string(), "[::1]:4000");
+            let got: Vec<(String, String)> = head
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+                .collect();
+            let sorted = |mut v: Vec<(String, String)>| {
+                v.sort();
+                v
+            };
+            assert_eq!(sorted(got), sorted(expected), "{path}");
+        }
+        let (mut head, ()) = http::Request::get("/twice/a/b")
+            .body(())
+            .unwrap()
+            .into_parts();
+        prepare_guest_request(
+            &mut head,
+            &routes.match_path("/twice/a/b").unwrap(),
+            "127.0.0.1:1".parse().unwrap(),
+        );
+        assert_eq!(
+            header(&head, "spin-path-match-id"),
+            [b"a"],
+            "the first capture wins"
+        );
     }
 
     #[test]
