@@ -18,7 +18,9 @@ use anyhow::{Context as _, bail};
 use sha2::{Digest as _, Sha256};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceType};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
 
 use crate::app::{ResolvedApp, ResolvedComponent};
 use crate::capability::key_value::KeyValue;
@@ -671,25 +673,51 @@ impl GuestFailure {
 
 impl Runtime {
     /// A store for one fresh instance of `component`: its host state, its memory cap, and an
-    /// epoch callback that yields to the scheduler every tick (a busy guest never holds a
-    /// worker thread for long) and interrupts the guest once its ticks reach the deadline.
+    /// epoch callback ([`EpochTicks`]) that yields to the scheduler every tick (a busy guest
+    /// never holds a worker thread for long) and interrupts the guest once its deadline passed.
     pub fn new_store(&self, component: &LoadedComponent) -> anyhow::Result<Store<HostState>> {
         let state = HostState::new(component)?;
         let mut store = Store::new(component.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
-        // The deadline is wall-clock time from now: a guest that waited for a thread (hundreds of
-        // busy guests on two cores) is interrupted at its first tick past it.
-        let deadline = Instant::now() + component.spec.limits.timeout;
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                Err(wasmtime::Trap::Interrupt.into())
-            } else {
-                crate::guest_threads::epoch_yield();
-                Ok(wasmtime::UpdateDeadline::Yield(1))
-            }
-        });
+        let mut ticks = EpochTicks::new(Instant::now() + component.spec.limits.timeout);
+        store.epoch_deadline_callback(move |_| ticks.reached(Instant::now()));
         Ok(store)
+    }
+}
+
+/// What a store does each time it reaches its epoch deadline (one tick after the last).
+struct EpochTicks {
+    /// Wall-clock time from the store's creation: a guest that waited for a thread (hundreds of
+    /// busy guests on two cores) is interrupted at its first tick past it.
+    deadline: Instant,
+    /// Whether the first deadline was reached.
+    started: bool,
+}
+
+impl EpochTicks {
+    fn new(deadline: Instant) -> Self {
+        Self {
+            deadline,
+            started: false,
+        }
+    }
+
+    /// Past the deadline, interrupt the guest; else yield to the scheduler (a busy guest never
+    /// holds a thread for long), except the first time. The first deadline is set when the
+    /// store is built, not when its guest starts: a guest that waited for its turn finds it
+    /// already passed at its first check, which says nothing of its work, so it only re-arms.
+    /// Yielding there would send a guest that just got its turn to the back of the queue
+    /// before it did anything.
+    fn reached(&mut self, now: Instant) -> wasmtime::Result<UpdateDeadline> {
+        if now >= self.deadline {
+            Err(wasmtime::Trap::Interrupt.into())
+        } else if !std::mem::replace(&mut self.started, true) {
+            Ok(UpdateDeadline::Continue(1))
+        } else {
+            crate::guest_threads::epoch_yield();
+            Ok(UpdateDeadline::Yield(1))
+        }
     }
 }
 
@@ -785,4 +813,34 @@ fn link_pending_imports(
         }
     }
     Ok(linker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_epoch_deadline_re_arms_later_ones_yield_and_the_wall_clock_deadline_interrupts() {
+        let start = Instant::now();
+        let mut ticks = EpochTicks::new(start + Duration::from_millis(100));
+        // A guest that waited 50 ms for its turn reaches its first deadline at once.
+        let at = |ms| start + Duration::from_millis(ms);
+        assert!(matches!(
+            ticks.reached(at(50)),
+            Ok(UpdateDeadline::Continue(1))
+        ));
+        assert!(matches!(
+            ticks.reached(at(60)),
+            Ok(UpdateDeadline::Yield(1))
+        ));
+        assert!(matches!(
+            ticks.reached(at(70)),
+            Ok(UpdateDeadline::Yield(1))
+        ));
+        let interrupted = ticks.reached(at(100)).err().expect("interrupted");
+        assert_eq!(
+            interrupted.downcast_ref::<wasmtime::Trap>(),
+            Some(&wasmtime::Trap::Interrupt)
+        );
+    }
 }
