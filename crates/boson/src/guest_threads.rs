@@ -34,7 +34,7 @@ pub const BUSY_WINDOW: Duration = Duration::from_secs(1);
 /// The guest threads, and how many guests run on callers' threads now.
 pub struct GuestThreads {
     runtime: Option<tokio::runtime::Runtime>,
-    handle: tokio::runtime::Handle,
+    threads: Threads,
     /// Guests started on a caller's thread that have not answered, finished or moved yet.
     inline: Arc<AtomicUsize>,
     /// At most this many of them at once (one per core): a burst of requests to a component not
@@ -61,7 +61,10 @@ impl GuestThreads {
             .build()
             .context("starting the guest threads")?;
         Ok(Self {
-            handle: runtime.handle().clone(),
+            threads: Threads {
+                handle: runtime.handle().clone(),
+                gate: Arc::new(Gate::new(threads)),
+            },
             runtime: Some(runtime),
             inline: Default::default(),
             max_inline: threads,
@@ -85,11 +88,11 @@ impl GuestThreads {
                 ticks: 0,
                 slot: Some(InlineSlot(self.inline.clone())),
                 placement: placement.clone(),
-                guests: self.handle.clone(),
+                threads: self.threads.clone(),
                 started: self.started,
             }
         } else {
-            State::Moved(AbortOnDrop(self.handle.spawn(task)))
+            State::Moved(self.threads.spawn(task, Turn::Fresh))
         };
         Guest { state }
     }
@@ -132,7 +135,7 @@ enum State<T> {
         /// Held until the guest answers (is detached), finishes or moves.
         slot: Option<InlineSlot>,
         placement: Placement,
-        guests: tokio::runtime::Handle,
+        threads: Threads,
         started: Instant,
     },
     /// A task on the guest threads.
@@ -176,7 +179,7 @@ impl<T: Send + 'static> Future for Guest<T> {
                 mut ticks,
                 slot,
                 placement,
-                guests,
+                threads,
                 started,
             } = std::mem::replace(&mut this.state, State::Done)
         {
@@ -192,7 +195,7 @@ impl<T: Send + 'static> Future for Guest<T> {
                         ticks,
                         slot,
                         placement,
-                        guests,
+                        threads,
                         started,
                     };
                     return Poll::Pending;
@@ -202,7 +205,7 @@ impl<T: Send + 'static> Future for Guest<T> {
                     // component's next guests for a while.
                     let until = ms_since(started) + BUSY_WINDOW.as_millis() as u64;
                     placement.busy_until_ms.store(until, Ordering::Relaxed);
-                    this.state = State::Moved(AbortOnDrop(guests.spawn(task)));
+                    this.state = State::Moved(threads.spawn(task, Turn::Ticked));
                 }
             }
         }
@@ -227,6 +230,222 @@ thread_local! {
 /// computed and is yielding: it is busy. Called by the stores' epoch callback.
 pub fn epoch_yield() {
     EPOCH_YIELD.set(true);
+}
+
+/// The guest threads' runtime and the [`Gate`] every guest on it passes.
+#[derive(Clone)]
+struct Threads {
+    handle: tokio::runtime::Handle,
+    gate: Arc<Gate>,
+}
+
+impl Threads {
+    /// Runs `task` on the guest threads, its first turn taken as `turn`.
+    fn spawn<F>(&self, task: F, turn: Turn) -> AbortOnDrop<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        AbortOnDrop(self.handle.spawn(Gated {
+            task: Box::pin(task),
+            gate: self.gate.clone(),
+            turn,
+            holds: Holds::Nothing,
+        }))
+    }
+}
+
+/// Why a guest on the guest threads asks for a turn to be polled.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Turn {
+    /// It has not run yet.
+    Fresh,
+    /// An epoch tick interrupted it: it computes, and may compute for long.
+    Ticked,
+    /// What it waited for (its client taking a body chunk, an outbound reply) came: it has
+    /// started, and a short run may finish it.
+    Woken,
+}
+
+/// Hands out turns on the guest threads: at most one guest per thread is runnable at a time,
+/// the others wait here, outside tokio's run queue. That queue is first-in first-out and would
+/// put a guest woken because its client took the last body chunk behind every guest that has
+/// not started yet — under load the half-finished requests would each wait for the whole
+/// crowd twice. Woken guests get the next turn; fresh and ticked guests take theirs in order of
+/// arrival, so a long computation shares the threads with new requests instead of starving them.
+struct Gate {
+    state: std::sync::Mutex<GateState>,
+}
+
+struct GateState {
+    /// Turns nobody holds.
+    free: usize,
+    /// Guests waiting for a turn: woken ones, then the rest in order of arrival.
+    woken: std::collections::VecDeque<Waiter>,
+    waiting: std::collections::VecDeque<Waiter>,
+}
+
+struct Waiter {
+    /// Set (under the gate's lock) when the turn is handed to this guest.
+    granted: Arc<std::sync::atomic::AtomicBool>,
+    waker: std::task::Waker,
+}
+
+/// What a gated guest holds.
+enum Holds {
+    Nothing,
+    /// A place in one of the gate's queues.
+    Place(Arc<std::sync::atomic::AtomicBool>),
+    /// A turn: it may be polled.
+    Turn,
+}
+
+impl Gate {
+    fn new(turns: usize) -> Self {
+        Self {
+            state: std::sync::Mutex::new(GateState {
+                free: turns,
+                woken: Default::default(),
+                waiting: Default::default(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        // The lock guards plain bookkeeping that no panic leaves half-done.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes a turn at once if one is free and nobody with a claim before `turn` waits;
+    /// otherwise queues `cx`'s task and returns its place.
+    fn take(&self, turn: Turn, cx: &Context<'_>) -> Holds {
+        let mut state = self.lock();
+        let ahead = match turn {
+            Turn::Woken => state.woken.len(),
+            Turn::Fresh | Turn::Ticked => state.woken.len() + state.waiting.len(),
+        };
+        if state.free > 0 && ahead == 0 {
+            state.free -= 1;
+            return Holds::Turn;
+        }
+        let granted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let waiter = Waiter {
+            granted: granted.clone(),
+            waker: cx.waker().clone(),
+        };
+        match turn {
+            Turn::Woken => state.woken.push_back(waiter),
+            Turn::Fresh | Turn::Ticked => state.waiting.push_back(waiter),
+        }
+        Holds::Place(granted)
+    }
+
+    /// Whether the turn was handed to the holder of `place`; if not, its task is the one to
+    /// wake when it is.
+    fn granted(&self, place: &Arc<std::sync::atomic::AtomicBool>, cx: &Context<'_>) -> bool {
+        let mut state = self.lock();
+        if place.load(Ordering::Relaxed) {
+            return true;
+        }
+        let GateState { woken, waiting, .. } = &mut *state;
+        if let Some(waiter) = woken
+            .iter_mut()
+            .chain(waiting.iter_mut())
+            .find(|w| Arc::ptr_eq(&w.granted, place))
+        {
+            waiter.waker.clone_from(cx.waker());
+        }
+        false
+    }
+
+    /// Gives a turn back: to the first waiter, or to the free ones.
+    fn give_back(&self) {
+        let next = {
+            let mut state = self.lock();
+            match state
+                .woken
+                .pop_front()
+                .or_else(|| state.waiting.pop_front())
+            {
+                Some(next) => {
+                    next.granted.store(true, Ordering::Relaxed);
+                    Some(next.waker)
+                }
+                None => {
+                    state.free += 1;
+                    None
+                }
+            }
+        };
+        if let Some(waker) = next {
+            waker.wake();
+        }
+    }
+
+    /// Leaves the queue (a guest dropped while it waited), passing on a turn handed to it
+    /// meanwhile.
+    fn leave(&self, place: &Arc<std::sync::atomic::AtomicBool>) {
+        let handed = {
+            let mut state = self.lock();
+            let handed = place.load(Ordering::Relaxed);
+            if !handed {
+                state.woken.retain(|w| !Arc::ptr_eq(&w.granted, place));
+                state.waiting.retain(|w| !Arc::ptr_eq(&w.granted, place));
+            }
+            handed
+        };
+        if handed {
+            self.give_back();
+        }
+    }
+}
+
+/// A guest on the guest threads: polled only while it holds a turn of the [`Gate`], which it
+/// gives back whenever it stops (finished, interrupted by a tick, or waiting).
+struct Gated<T> {
+    task: Pin<Box<dyn Future<Output = T> + Send>>,
+    gate: Arc<Gate>,
+    /// How it asks for its next turn.
+    turn: Turn,
+    holds: Holds,
+}
+
+impl<T> Future for Gated<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let this = self.get_mut();
+        match &this.holds {
+            Holds::Nothing => this.holds = this.gate.take(this.turn, cx),
+            Holds::Place(place) if this.gate.granted(place, cx) => this.holds = Holds::Turn,
+            Holds::Place(_) | Holds::Turn => {}
+        }
+        if !matches!(this.holds, Holds::Turn) {
+            return Poll::Pending;
+        }
+        EPOCH_YIELD.set(false);
+        let poll = this.task.as_mut().poll(cx);
+        this.turn = if EPOCH_YIELD.replace(false) {
+            Turn::Ticked
+        } else {
+            Turn::Woken
+        };
+        this.holds = Holds::Nothing;
+        this.gate.give_back();
+        poll
+    }
+}
+
+impl<T> Drop for Gated<T> {
+    fn drop(&mut self) {
+        match &self.holds {
+            Holds::Nothing => {}
+            Holds::Place(place) => self.gate.leave(place),
+            Holds::Turn => self.gate.give_back(),
+        }
+    }
 }
 
 /// Counts a guest as running on a caller's thread until dropped.
@@ -385,6 +604,87 @@ mod tests {
         })
         .await
         .expect("its slot on the caller's threads was given back");
+    }
+
+    fn place(holds: Holds) -> Arc<std::sync::atomic::AtomicBool> {
+        match holds {
+            Holds::Place(place) => place,
+            Holds::Nothing | Holds::Turn => panic!("expected a place in the queue"),
+        }
+    }
+
+    #[test]
+    fn the_gate_hands_turns_to_woken_guests_first_then_in_order_of_arrival() {
+        let gate = Gate::new(1);
+        let cx = Context::from_waker(std::task::Waker::noop());
+        assert!(matches!(gate.take(Turn::Fresh, &cx), Holds::Turn));
+        let fresh = place(gate.take(Turn::Fresh, &cx));
+        let ticked = place(gate.take(Turn::Ticked, &cx));
+        let woken = place(gate.take(Turn::Woken, &cx));
+        let left = place(gate.take(Turn::Fresh, &cx));
+        let last = place(gate.take(Turn::Fresh, &cx));
+        gate.leave(&left);
+
+        gate.give_back();
+        assert!(gate.granted(&woken, &cx), "a woken guest goes first");
+        assert!(!gate.granted(&fresh, &cx) && !gate.granted(&ticked, &cx));
+        gate.give_back();
+        assert!(gate.granted(&fresh, &cx), "then the one that came first");
+        assert!(!gate.granted(&ticked, &cx));
+        gate.give_back();
+        assert!(gate.granted(&ticked, &cx));
+        // A guest dropped after its turn was handed to it passes the turn on.
+        gate.leave(&ticked);
+        assert!(
+            gate.granted(&last, &cx),
+            "the guest that left is skipped, the next one served"
+        );
+        gate.give_back();
+        assert_eq!(gate.lock().free, 1, "every turn is back");
+        assert!(matches!(gate.take(Turn::Woken, &cx), Holds::Turn));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crowd_of_moved_guests_all_finish_and_give_every_turn_back() {
+        let guests = GuestThreads::new().unwrap();
+        let placement = Placement::default();
+        placement.busy_until_ms.store(u64::MAX, Ordering::Relaxed);
+        let crowd: Vec<_> = (0..200u32)
+            .map(|i| {
+                guests.start(&placement, async move {
+                    for round in 0..3 {
+                        if (i + round) % 2 == 0 {
+                            epoch_yield();
+                            tokio::task::yield_now().await;
+                        } else {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                    }
+                    i
+                })
+            })
+            .collect();
+        // A second crowd that never ends is dropped, wherever each of it is.
+        let dropped: Vec<_> = (0..100)
+            .map(|_| guests.start(&placement, std::future::pending::<()>()))
+            .collect();
+        for (i, guest) in crowd.into_iter().enumerate() {
+            assert!(guest.is_moved());
+            assert_eq!(finish(guest).await, i as u32);
+        }
+        drop(dropped);
+        let gate = guests.threads.gate.clone();
+        tokio::time::timeout(Duration::from_secs(5), async move {
+            let settled = || {
+                let state = gate.lock();
+                state.free == guests.max_inline && state.waiting.is_empty()
+            };
+            while !settled() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("every turn was given back");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -302,20 +302,18 @@ where
     let store = runtime
         .new_store(component)
         .map_err(|e| GuestFailure::failed(format!("{e:#}")))?;
-    // The epoch deadline interrupts a busy guest; the timer also covers a guest waiting on I/O.
+    // The epoch deadline interrupts a busy guest; the timer also covers a guest waiting on I/O
+    // or for its turn on the guest threads (dropping it stops it wherever it is).
     let call = call(store);
-    let guest = runtime.guests.start(
-        &component.placement,
-        tokio::time::timeout(timeout + Duration::from_millis(100), async move {
-            let _slot = slot;
-            call.await
-        }),
-    );
-    match guest.await {
+    let guest = runtime.guests.start(&component.placement, async move {
+        let _slot = slot;
+        call.await
+    });
+    match tokio::time::timeout(timeout + Duration::from_millis(100), guest).await {
         Ok(Ok(Ok(value))) => Ok(value),
         Ok(Ok(Err(e))) => Err(GuestFailure::from_error(&e, timeout)),
-        Ok(Err(_elapsed)) => Err(GuestFailure::deadline(timeout)),
-        Err(join) => Err(GuestFailure::failed(format!("guest task failed: {join}"))),
+        Err(_elapsed) => Err(GuestFailure::deadline(timeout)),
+        Ok(Err(join)) => Err(GuestFailure::failed(format!("guest task failed: {join}"))),
     }
 }
 
