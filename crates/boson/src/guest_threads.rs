@@ -8,16 +8,20 @@
 //! delays only other guests, while connections, timers, a deadline's 504 and the host's own
 //! endpoints go on.
 //!
+//! On the guest threads a [`Gate`] decides which guest is polled next: guests woken by I/O
+//! first, then the others in order of arrival.
+//!
 //! Busy is counted in ticks, not told by a clock. A short guest may run across one tick, and on
 //! a loaded machine the OS may pause its thread for milliseconds in the middle of a guest of a few
 //! microseconds; under load either happened several times a second, and each would send the
 //! whole component's requests across threads for a [`BUSY_WINDOW`]. Only a guest that computes
 //! through more than one tick period is interrupted twice.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -274,20 +278,20 @@ enum Turn {
 /// crowd twice. Woken guests get the next turn; fresh and ticked guests take theirs in order of
 /// arrival, so a long computation shares the threads with new requests instead of starving them.
 struct Gate {
-    state: std::sync::Mutex<GateState>,
+    state: Mutex<GateState>,
 }
 
 struct GateState {
     /// Turns nobody holds.
     free: usize,
     /// Guests waiting for a turn: woken ones, then the rest in order of arrival.
-    woken: std::collections::VecDeque<Waiter>,
-    waiting: std::collections::VecDeque<Waiter>,
+    woken: VecDeque<Waiter>,
+    waiting: VecDeque<Waiter>,
 }
 
 struct Waiter {
     /// Set (under the gate's lock) when the turn is handed to this guest.
-    granted: Arc<std::sync::atomic::AtomicBool>,
+    granted: Arc<AtomicBool>,
     waker: std::task::Waker,
 }
 
@@ -295,7 +299,7 @@ struct Waiter {
 enum Holds {
     Nothing,
     /// A place in one of the gate's queues.
-    Place(Arc<std::sync::atomic::AtomicBool>),
+    Place(Arc<AtomicBool>),
     /// A turn: it may be polled.
     Turn,
 }
@@ -303,7 +307,7 @@ enum Holds {
 impl Gate {
     fn new(turns: usize) -> Self {
         Self {
-            state: std::sync::Mutex::new(GateState {
+            state: Mutex::new(GateState {
                 free: turns,
                 woken: Default::default(),
                 waiting: Default::default(),
@@ -311,7 +315,7 @@ impl Gate {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+    fn lock(&self) -> MutexGuard<'_, GateState> {
         // The lock guards plain bookkeeping that no panic leaves half-done.
         self.state
             .lock()
@@ -330,7 +334,7 @@ impl Gate {
             state.free -= 1;
             return Holds::Turn;
         }
-        let granted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let granted = Arc::new(AtomicBool::new(false));
         let waiter = Waiter {
             granted: granted.clone(),
             waker: cx.waker().clone(),
@@ -344,7 +348,7 @@ impl Gate {
 
     /// Whether the turn was handed to the holder of `place`; if not, its task is the one to
     /// wake when it is.
-    fn granted(&self, place: &Arc<std::sync::atomic::AtomicBool>, cx: &Context<'_>) -> bool {
+    fn granted(&self, place: &Arc<AtomicBool>, cx: &Context<'_>) -> bool {
         let mut state = self.lock();
         if place.load(Ordering::Relaxed) {
             return true;
@@ -386,7 +390,7 @@ impl Gate {
 
     /// Leaves the queue (a guest dropped while it waited), passing on a turn handed to it
     /// meanwhile.
-    fn leave(&self, place: &Arc<std::sync::atomic::AtomicBool>) {
+    fn leave(&self, place: &Arc<AtomicBool>) {
         let handed = {
             let mut state = self.lock();
             let handed = place.load(Ordering::Relaxed);
@@ -443,6 +447,7 @@ impl<T> Drop for Gated<T> {
         match &self.holds {
             Holds::Nothing => {}
             Holds::Place(place) => self.gate.leave(place),
+            // Only if its poll panicked.
             Holds::Turn => self.gate.give_back(),
         }
     }
@@ -606,7 +611,7 @@ mod tests {
         .expect("its slot on the caller's threads was given back");
     }
 
-    fn place(holds: Holds) -> Arc<std::sync::atomic::AtomicBool> {
+    fn place(holds: Holds) -> Arc<AtomicBool> {
         match holds {
             Holds::Place(place) => place,
             Holds::Nothing | Holds::Turn => panic!("expected a place in the queue"),
@@ -664,7 +669,7 @@ mod tests {
                 })
             })
             .collect();
-        // A second crowd that never ends is dropped, wherever each of it is.
+        // A second crowd that never ends is dropped, queued or not.
         let dropped: Vec<_> = (0..100)
             .map(|_| guests.start(&placement, std::future::pending::<()>()))
             .collect();
