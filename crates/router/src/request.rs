@@ -13,8 +13,9 @@ use crate::RouteMatch;
 /// matched. Never panics, whatever the head holds.
 ///
 /// - Every `spin-*` header the client sent is removed: clients may not forge routing metadata.
-/// - The headers of [`spin_headers`](crate::spin_headers) are set, each with exactly one value. One whose name or value
-///   is not a valid header (a capture name the manifest would refuse) is left out.
+/// - The headers of [`spin_headers`](crate::spin_headers) are set, each with exactly one value.
+///   One whose name or value is not a valid header (a capture name the manifest would refuse)
+///   is left out.
 /// - The URI becomes absolute, `http://<authority><path-and-query>`, and is also the value of
 ///   `spin-full-url`. The authority is the request URI's, else the `Host` header's, else
 ///   `localhost`; one that is not a valid `host[:port]` (user info, an empty host, a `/`) is
@@ -33,7 +34,8 @@ pub fn prepare_guest_request<T>(head: &mut Parts, matched: &RouteMatch<'_, T>, c
     }
     // The same headers as `spin_headers`, built without a string per name: the names are
     // static, the route's own values were made when it was added, and the request's are moved
-    // into their header values. A value that is not valid in a header is left out.
+    // into their header values. Values are taken as bytes: a path may hold UTF-8 (hyper accepts
+    // it in the request line), and the guest should see it rather than miss the header.
     let full_url = head.uri.to_string();
     let headers = &mut head.headers;
     headers.reserve(7 + matched.captures.len());
