@@ -5,6 +5,10 @@
 # sys) per request, then the medians. Servers and wrk runs go through bench/lib.sh.
 #
 #   bash bench/ab.sh BOSON_A BOSON_B     (e.g. a release build of main and of a change)
+# Building A in a second checkout (git worktree) with the same CARGO_TARGET_DIR: cargo's
+# fingerprints compare file times and ignore the checkout's path, so it may reuse the other
+# checkout's newer build of a crate. Touch the sources first (find crates -name '*.rs' -exec
+# touch {} +) in the checkout being built, or give it a target dir of its own.
 # Knobs: AB_CONNECTIONS (default "1 16 64"), AB_RUNS (3), AB_DURATION (5 s), AB_WASM (the
 # component; default the C hello).
 set -euo pipefail
