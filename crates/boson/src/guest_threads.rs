@@ -15,7 +15,8 @@
 //! a loaded machine the OS may pause its thread for milliseconds in the middle of a guest of a few
 //! microseconds; under load either happened several times a second, and each would send the
 //! whole component's requests across threads for a [`BUSY_WINDOW`]. Only a guest that computes
-//! through more than one tick period is interrupted twice.
+//! through more than two tick periods is interrupted twice (the first tick a store reaches only
+//! re-arms its deadline: `runtime::EpochTicks`).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -96,7 +97,7 @@ impl GuestThreads {
                 started: self.started,
             }
         } else {
-            State::Moved(self.threads.spawn(task, Turn::Fresh))
+            State::Moved(self.threads.spawn(Box::pin(task), Turn::Fresh))
         };
         Guest { state }
     }
@@ -245,13 +246,13 @@ struct Threads {
 
 impl Threads {
     /// Runs `task` on the guest threads, its first turn taken as `turn`.
-    fn spawn<F>(&self, task: F, turn: Turn) -> AbortOnDrop<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
+    fn spawn<T: Send + 'static>(
+        &self,
+        task: Pin<Box<dyn Future<Output = T> + Send>>,
+        turn: Turn,
+    ) -> AbortOnDrop<T> {
         AbortOnDrop(self.handle.spawn(Gated {
-            task: Box::pin(task),
+            task,
             gate: self.gate.clone(),
             turn,
             holds: Holds::Nothing,

@@ -70,7 +70,7 @@ pub struct RouteMatch<'a, T> {
     /// The route as written in the manifest, e.g. `/api/...`.
     pub raw_route: &'a str,
     /// The route without its wildcard, e.g. `/api`.
-    pub component_route: String,
+    pub component_route: &'a str,
     /// The part of the path after `component_route` (empty for exact routes).
     pub path_info: String,
     /// `:name` captures, in route order.
@@ -206,7 +206,6 @@ impl<T> RouteTable<T> {
                     Segment::Capture(name) => captures.push((name.clone(), part.to_string())),
                 }
             }
-            let component_route = component_route(&route.raw).to_string();
             let path_info = if route.wildcard {
                 // Everything after the matched segments, keeping the original trailing slash.
                 let consumed: usize = parts[..route.segments.len()]
@@ -220,7 +219,7 @@ impl<T> RouteTable<T> {
             return Some(RouteMatch {
                 target: &route.target,
                 raw_route: &route.raw,
-                component_route,
+                component_route: component_route(&route.raw),
                 path_info,
                 captures,
                 route_headers: &route.headers,
@@ -248,7 +247,7 @@ pub fn spin_headers<T>(
         ("spin-matched-route".to_string(), m.raw_route.to_string()),
         (
             "spin-component-route".to_string(),
-            m.component_route.clone(),
+            m.component_route.to_string(),
         ),
         (
             "spin-raw-component-route".to_string(),
