@@ -62,9 +62,74 @@ fn sigterm_lets_in_flight_requests_finish() {
     assert!(std::net::TcpStream::connect(addr).is_err());
 }
 
+/// Reads one response to `GET /` of the C hello from a keep-alive connection.
+fn read_hello(conn: &mut std::net::TcpStream) -> Response {
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(r) = parse_response(&raw)
+            && r.text() == "Hello from C!\n"
+        {
+            return r;
+        }
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&raw));
+        raw.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn an_answered_request_frees_its_instance_slot_while_its_connection_stays_open() {
+    // One instance slot; a request that finds none free waits 1 s, then gets a 503. A
+    // request's instance is dropped after its response is written, at the end of the poll
+    // that wrote it — not when its keep-alive connection next wakes.
+    let boson = Boson::start(
+        &guest("c", "hello"),
+        &["--pool-instances", "1", "--queue-timeout", "1s"],
+    );
+    let mut open = std::net::TcpStream::connect(boson.addr).unwrap();
+    open.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    for round in 0..3 {
+        open.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert_eq!(read_hello(&mut open).status, 200, "round {round}");
+        // `open` stays idle; another connection needs the one slot.
+        let other = boson.get("/");
+        assert_eq!(
+            (other.status, other.text().as_str()),
+            (200, "Hello from C!\n")
+        );
+    }
+}
+
+#[test]
+fn pipelined_requests_do_not_wait_for_each_others_instance() {
+    // One slot and no queue: a pipelined request handled in the same poll as the one before
+    // it gets the slot that one's instance held, not a 503.
+    let boson = Boson::start(
+        &guest("c", "hello"),
+        &["--pool-instances", "1", "--max-queued", "0"],
+    );
+    let mut conn = std::net::TcpStream::connect(boson.addr).unwrap();
+    conn.write_all(
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut all = String::new();
+    conn.read_to_string(&mut all).unwrap();
+    assert_eq!(all.matches("Hello from C!").count(), 3, "{all}");
+    assert!(!all.contains(" 503 "), "{all}");
+}
+
 #[test]
 fn http2_cleartext_is_served() {
-    let boson = Boson::start(&guest("c", "hello"), &[]);
+    // One instance slot: each stream's instance must be gone before the next request.
+    let boson = Boson::start(
+        &guest("c", "hello"),
+        &["--pool-instances", "1", "--queue-timeout", "1s"],
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -79,15 +144,22 @@ fn http2_cleartext_is_served() {
         .await
         .unwrap();
         tokio::spawn(conn);
-        let req = http::Request::get(format!("http://{}/", boson.addr))
-            .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .unwrap();
-        let res = sender.send_request(req).await.unwrap();
-        assert_eq!(res.status(), 200);
-        assert_eq!(res.version(), http::Version::HTTP_2);
-        res.into_body().collect().await.unwrap().to_bytes()
+        let mut bodies = Vec::new();
+        for _ in 0..3 {
+            let req = http::Request::get(format!("http://{}/", boson.addr))
+                .body(http_body_util::Empty::<bytes::Bytes>::new())
+                .unwrap();
+            let res = sender.send_request(req).await.unwrap();
+            assert_eq!(res.status(), 200);
+            assert_eq!(res.version(), http::Version::HTTP_2);
+            bodies.push(res.into_body().collect().await.unwrap().to_bytes());
+        }
+        bodies
     });
-    assert_eq!(&body[..], b"Hello from C!\n");
+    assert!(
+        body.iter().all(|b| &b[..] == b"Hello from C!\n"),
+        "{body:?}"
+    );
 }
 
 #[test]
