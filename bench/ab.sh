@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Compares two boson binaries on one component (the C hello unless AB_WASM names another):
 # both serve at once, their wrk runs interleave (A, B, A, B, ...), so a busy moment of a shared
-# machine hits both alike. Prints, per run, requests/s, p50, p99 and the server's CPU (user +
-# sys) per request, then the medians. Servers and wrk runs go through bench/lib.sh.
+# machine hits both alike. Prints, per run, requests/s, p50, p99, the server's CPU (user +
+# sys) per request and its threads' context switches per request (voluntary: it slept;
+# involuntary: it was preempted), then the medians. Servers and wrk runs go through bench/lib.sh.
 #
 #   bash bench/ab.sh BOSON_A BOSON_B     (e.g. a release build of main and of a change)
 # Building A in a second checkout (git worktree) with the same CARGO_TARGET_DIR: cargo's
@@ -35,18 +36,21 @@ for c in ${AB_CONNECTIONS:-1 16 64}; do
   for run in $(seq 1 "$RUNS"); do
     for side in a b; do
       if [ $side = a ]; then addr=$ADDR_A pid=$PID_A; else addr=$ADDR_B pid=$PID_B; fi
-      before=$(cpu_ticks "$pid")
+      before=$(cpu_ticks "$pid") switches_before=$(context_switches "$pid")
       read -r rps p50 p99 _ _ < <(wrk_once "http://$addr/" "$c")
-      after=$(cpu_ticks "$pid")
+      after=$(cpu_ticks "$pid") switches_after=$(context_switches "$pid")
       # requests = requests/s × the run's duration
-      python3 -c 'import sys; c, run, side, rps, p50, p99, ticks, tck, secs = sys.argv[1:]; rps = float(rps)
+      python3 -c 'import sys; c, run, side, rps, p50, p99, ticks, tck, secs, sb, sa = sys.argv[1:]; rps = float(rps)
+requests = rps * float(secs)
+switches = [(int(a) - int(b)) / requests for a, b in zip(sa.split(), sb.split())]
 print(c, run, side, round(rps), round(float(p50), 3), round(float(p99), 3),
-      round(int(ticks) / int(tck) * 1e6 / (rps * float(secs)), 1))' \
-        "$c" "$run" "$side" "$rps" "$p50" "$p99" "$((after - before))" "$TCK" "$DURATION"
+      round(int(ticks) / int(tck) * 1e6 / requests, 1), round(switches[0], 3), round(switches[1], 3))' \
+        "$c" "$run" "$side" "$rps" "$p50" "$p99" "$((after - before))" "$TCK" "$DURATION" \
+        "$switches_before" "$switches_after"
     done
   done
-done | tee "$WORK/runs" | awk '{printf "c=%s run=%s %s: %s req/s, p50 %s ms, p99 %s ms, %s µs CPU/request\n", $1, $2, toupper($3), $4, $5, $6, $7}'
-echo "medians (connections, side, req/s, p50 ms, p99 ms, µs CPU/request):"
+done | tee "$WORK/runs" | awk '{printf "c=%s run=%s %s: %s req/s, p50 %s ms, p99 %s ms, %s µs CPU/request, %s + %s switches/request\n", $1, $2, toupper($3), $4, $5, $6, $7, $8, $9}'
+echo "medians (connections, side, req/s, p50 ms, p99 ms, µs CPU/request, voluntary and involuntary context switches/request):"
 python3 - "$WORK/runs" <<'PY'
 import collections, statistics, sys
 rows = collections.defaultdict(list)
@@ -55,5 +59,6 @@ for line in open(sys.argv[1]):
     rows[(int(c), side)].append([float(v) for v in vals])
 for (c, side), runs in sorted(rows.items()):
     med = [statistics.median(col) for col in zip(*runs)]
-    print(f"  {c:>3} {side.upper()} {med[0]:>8.0f} {med[1]:>7.3f} {med[2]:>7.3f} {med[3]:>7.1f}")
+    print(f"  {c:>3} {side.upper()} {med[0]:>8.0f} {med[1]:>7.3f} {med[2]:>7.3f} {med[3]:>7.1f}"
+          f" {med[4]:>6.3f} {med[5]:>6.3f}")
 PY

@@ -76,6 +76,14 @@ measure_load() {
 # cpu_ticks PID: user + system time the process has used so far, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
+# context_switches PID: voluntary and involuntary context switches of all the process's threads
+# so far, summed ("<voluntary> <involuntary>"). Involuntary ones are the thread being preempted
+# (on a shared 2-core machine, mostly by the load generator's threads waking up).
+context_switches() {
+  cat /proc/"$1"/task/*/status 2>/dev/null |
+    awk '/^voluntary_ctxt_switches/ { v += $2 } /^nonvoluntary_ctxt_switches/ { n += $2 } END { print v + 0, n + 0 }'
+}
+
 # measure_cpu KEY PID URL: CPU the server at PID spends per request while `load` sends RATE
 # requests per second for CPU_SECONDS; records KEY.{us_per_request,rate,failed,p50,p99}.
 measure_cpu() {
