@@ -21,13 +21,16 @@ fn second_start_compiles_nothing() {
             boson.stderr()
         );
     }
+    // stderr is read by a thread of its own, which may lag the `Serving` line on stdout: wait
+    // for the line that must be there before checking for the one that must not.
     let boson = Boson::start_with_cache(&wasm, cache.path(), &[]);
     assert_eq!(boson.get("/").status, 200);
-    let log = boson.stderr();
     assert!(
-        log.contains("loaded compiled component from cache"),
-        "{log}"
+        boson.wait_for_log("loaded compiled component from cache", Duration::from_secs(10)),
+        "{}",
+        boson.stderr()
     );
+    let log = boson.stderr();
     assert!(
         !log.contains("compiled component path"),
         "compiled again: {log}"
@@ -35,6 +38,11 @@ fn second_start_compiles_nothing() {
 
     // --disable-cache compiles afresh.
     let boson = Boson::start_with_cache(&wasm, cache.path(), &["--disable-cache"]);
+    assert!(
+        boson.wait_for_log("compiled component path", Duration::from_secs(10)),
+        "{}",
+        boson.stderr()
+    );
     assert!(!boson.stderr().contains("from cache"), "{}", boson.stderr());
 }
 
