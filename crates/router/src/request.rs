@@ -282,7 +282,8 @@ mod tests {
         ] {
             let mut head = http::Request::get("/").body(()).unwrap().into_parts().0;
             head.uri = target.parse().unwrap_or_else(|_| Uri::from_static("/"));
-            head.headers.insert(HOST, HeaderValue::from_str(host).unwrap());
+            head.headers
+                .insert(HOST, HeaderValue::from_str(host).unwrap());
             let uri = guest_uri(&head);
             assert_eq!(absolute_url(&uri), uri.to_string(), "{target} {host}");
         }

@@ -26,7 +26,10 @@ fn second_start_compiles_nothing() {
     let boson = Boson::start_with_cache(&wasm, cache.path(), &[]);
     assert_eq!(boson.get("/").status, 200);
     assert!(
-        boson.wait_for_log("loaded compiled component from cache", Duration::from_secs(10)),
+        boson.wait_for_log(
+            "loaded compiled component from cache",
+            Duration::from_secs(10)
+        ),
         "{}",
         boson.stderr()
     );
