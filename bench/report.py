@@ -80,6 +80,9 @@ say(f"| first request to a not-yet-run component adds ≤ 1 ms | {added:+.2f} ms
 py = num("ready.python.first_ms")
 say(f"| Python hello first request ≤ 10 ms after `Serving` | {py:.1f} ms | {met(py <= 10)} |")
 say("")
+say("Each change made for a target, with its before/after figures, and each cost found in "
+    "Wasmtime rather than in Boson, is recorded in docs/TUNING.md.")
+say("")
 
 # ---- throughput
 say("## 1. Throughput and latency")
@@ -130,7 +133,8 @@ say("")
 say("## 2. In-process cost of one request")
 say("")
 say("`cargo bench -p boson --bench instantiate` (criterion, `crates/boson/benches/instantiate.rs`): "
-    "the runtime is built from `boson up`'s own flag defaults, the C hello loaded through "
+    "the runtime is built from `boson up`'s own flag defaults and logs as `boson up --quiet` does, "
+    "the C hello loaded through "
     "`Runtime::load_components`; one iteration takes a pool slot, builds the store "
     "(`Runtime::new_store`), a `wasi:http` request (`new_incoming_request`) and response outparam, "
     "instantiates the pre-instance (`instantiate_async`), calls `handle`, reads the response and "

@@ -8,7 +8,8 @@
 //! iteration's time as one thread sees it while every core is busy).
 //!
 //! The component is `$BOSON_BENCH_WASM`, else `<guests dir>/c/hello.wasm` as
-//! tests/guests/build.sh writes it. The runtime is built from `boson up`'s own flag defaults.
+//! tests/guests/build.sh writes it. The runtime is built from `boson up`'s own flag defaults,
+//! and logs as `boson up --quiet` does.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
@@ -55,6 +56,7 @@ fn load() -> anyhow::Result<Loaded> {
     let cli = Cli::try_parse_from([
         "boson".as_ref(),
         "up".as_ref(),
+        "--quiet".as_ref(),
         "--from".as_ref(),
         wasm.as_os_str(),
         "--state-dir".as_ref(),
@@ -62,6 +64,10 @@ fn load() -> anyhow::Result<Loaded> {
         "--cache-dir".as_ref(),
         dirs.path().join("cache").as_os_str(),
     ])?;
+    // The server's own log subscriber (bench/run.sh starts `boson up --quiet`): with none, every
+    // span the WASI bindings open on a host call is offered to the `log` crate instead, a cost
+    // the server does not pay.
+    boson::cli::init_logging(&cli);
     let Command::Up(args) = cli.command else {
         unreachable!("parsed `boson up`")
     };
