@@ -6,9 +6,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/boson/target}"
+phase() { echo "== test.sh: $* (${SECONDS}s)"; }
 bash scripts/services.sh
+# The tests' build needs none of the guest toolchains, so it runs beside their install and the
+# guests' builds: on a fresh machine those spend minutes waiting on downloads, a core left idle.
+build_log=$(mktemp)
+cargo test --workspace --locked --no-run >"$build_log" 2>&1 &
+build=$!
+trap 'kill "$build" 2>/dev/null || true; rm -f "$build_log"' EXIT
+phase "guest toolchains"
 bash tests/guests/install-toolchains.sh
+phase "guests"
 bash tests/guests/build.sh
+phase "waiting for the tests' build"
+if ! wait "$build"; then
+  cat "$build_log"
+  echo "test.sh: building the tests failed" >&2
+  exit 1
+fi
+phase "cargo test"
 cargo test --workspace --locked
 # Bounded stress scripts and fuzz targets (about three minutes; figures in docs/RELIABILITY.md).
+phase "stress and fuzz"
 bash tests/stress/run.sh
+phase "done"
