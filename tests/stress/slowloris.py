@@ -3,9 +3,10 @@ closed at the header-read timeout (3 s here), and 200 slow request bodies end at
 deadline, while a normal load on the side keeps ≥ 99.9 % success. Then 200 slow readers of an
 8 MiB response (a byte a second) are cut off at the write-stall timeout (2 s here, the request
 deadline being 30 s, which would otherwise hold them), again beside a normal load: all 200
-connections must be gone within 14 s of the start, half the deadline (the 200 guests first write
-until their connections stall — 3 to 8 s on 2 cores, depending on what else the machine runs —
-and then wait out the 2 s). Bounded: about 25 s."""
+connections must be gone well before the deadline, within 25 s of the start. The 200 guests
+first write until their connections stall, 3 to 8 s on 2 cores when nothing else runs and over
+10 s beside a build, then wait out the 2 s; the readers stop as soon as the host let them go.
+Bounded: about 25 s, 40 s at most."""
 import asyncio
 import os
 import socket
@@ -72,10 +73,11 @@ async def slow_body_client(addr, ended_after, statuses):
 
 SLOW_READERS = 200
 WRITE_STALL = 2.0
-READER_SECONDS = 10.0
+# Well before the 30 s deadline, which would also end the connections.
+READER_SECONDS = 25.0
 
 
-async def slow_reader_client(addr, until):
+async def slow_reader_client(addr, until, stop):
     """Asks for 8 MiB and then reads a byte a second, with a tiny receive buffer."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -85,7 +87,7 @@ async def slow_reader_client(addr, until):
         reader, writer = await asyncio.open_connection(sock=sock)
         writer.write(b"GET /big/8388608 HTTP/1.1\r\nHost: x\r\n\r\n")
         await writer.drain()
-        while time.monotonic() < until:
+        while time.monotonic() < until and not stop.is_set():
             if not await reader.read(1):
                 break
             await asyncio.sleep(1.0)
@@ -113,8 +115,10 @@ async def slow_readers(boson):
     outcomes = []
     start = time.monotonic()
     until = start + READER_SECONDS
-    tasks = [asyncio.create_task(normal_client(addr, until, outcomes)) for _ in range(8)]
-    tasks += [asyncio.create_task(slow_reader_client(addr, until)) for _ in range(SLOW_READERS)]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(normal_client(addr, until, outcomes, stop)) for _ in range(8)]
+    tasks += [asyncio.create_task(slow_reader_client(addr, until, stop))
+              for _ in range(SLOW_READERS)]
     await asyncio.sleep(0.5)
     peak = open_sockets(boson.proc.pid)
     released = None
@@ -124,12 +128,13 @@ async def slow_readers(boson):
             released = time.monotonic() - start
             break
         await asyncio.sleep(0.1)
+    stop.set()
     await asyncio.gather(*tasks)
     return released, peak - baseline, outcomes
 
 
-async def normal_client(addr, until, outcomes):
-    while time.monotonic() < until:
+async def normal_client(addr, until, outcomes, stop=None):
+    while time.monotonic() < until and not (stop and stop.is_set()):
         start = time.monotonic()
         try:
             reader, writer = await asyncio.open_connection(*addr)
@@ -180,7 +185,7 @@ def main():
     with Boson(guest("c", "guest"), "--timeout", "30s",
                "--write-stall-timeout", f"{WRITE_STALL:.0f}s") as boson:
         released, peak, outcomes = asyncio.run(slow_readers(boson))
-        ok &= check(released is not None and released <= WRITE_STALL + 12.0,
+        ok &= check(released is not None,
                     f"{SLOW_READERS} slow readers of 8 MiB ({peak} connections held at the peak): "
                     f"all cut off after "
                     f"{'never' if released is None else f'{released:.2f} s'} "
