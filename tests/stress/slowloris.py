@@ -6,7 +6,7 @@ deadline being 30 s, which would otherwise hold them), again beside a normal loa
 connections must be gone well before the deadline, within 25 s of the start. The 200 guests
 first write until their connections stall, 3 to 8 s on 2 cores when nothing else runs and over
 10 s beside a build, then wait out the 2 s; the readers stop as soon as the host let them go.
-Bounded: about 25 s, 40 s at most."""
+Bounded: about 20 s, 40 s at most."""
 import asyncio
 import os
 import socket
@@ -77,7 +77,7 @@ WRITE_STALL = 2.0
 READER_SECONDS = 25.0
 
 
-async def slow_reader_client(addr, until, stop):
+async def slow_reader_client(addr, stop):
     """Asks for 8 MiB and then reads a byte a second, with a tiny receive buffer."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -87,7 +87,7 @@ async def slow_reader_client(addr, until, stop):
         reader, writer = await asyncio.open_connection(sock=sock)
         writer.write(b"GET /big/8388608 HTTP/1.1\r\nHost: x\r\n\r\n")
         await writer.drain()
-        while time.monotonic() < until and not stop.is_set():
+        while not stop.is_set():
             if not await reader.read(1):
                 break
             await asyncio.sleep(1.0)
@@ -117,8 +117,7 @@ async def slow_readers(boson):
     until = start + READER_SECONDS
     stop = asyncio.Event()
     tasks = [asyncio.create_task(normal_client(addr, until, outcomes, stop)) for _ in range(8)]
-    tasks += [asyncio.create_task(slow_reader_client(addr, until, stop))
-              for _ in range(SLOW_READERS)]
+    tasks += [asyncio.create_task(slow_reader_client(addr, stop)) for _ in range(SLOW_READERS)]
     await asyncio.sleep(0.5)
     peak = open_sockets(boson.proc.pid)
     released = None
