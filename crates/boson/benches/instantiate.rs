@@ -100,7 +100,7 @@ async fn one_request(runtime: &Runtime, component: &LoadedComponent) -> anyhow::
         .admit()
         .await
         .map_err(|failure| anyhow!(failure.cause))?;
-    let mut store = runtime.new_store(component)?;
+    let mut store = component.new_store()?;
     let request = http::Request::get("http://127.0.0.1:3000/")
         .header(http::header::HOST, "127.0.0.1:3000")
         .header("spin-full-url", "http://127.0.0.1:3000/")

@@ -195,6 +195,11 @@ pub struct UpArgs {
     /// Allocate instances on demand instead of from a pre-reserved pool.
     #[arg(long)]
     pub no_pooling: bool,
+    /// Instantiate a component only when its request arrives. By default each connection
+    /// thread builds the next fresh instance of the component it last served once the
+    /// response is written, so a request finds its instance ready.
+    #[arg(long)]
+    pub no_ready_instances: bool,
     /// Time in-flight requests get to finish after SIGINT/SIGTERM.
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
     pub grace_period: Duration,
@@ -311,6 +316,11 @@ impl Settings {
             max_queued: args.max_queued,
             keep_resident: usize::try_from(args.pool_keep_resident)
                 .context("--pool-keep-resident is too large")?,
+            ready_instances: if args.no_ready_instances {
+                0
+            } else {
+                crate::ready::per_process()
+            },
         })
     }
 }

@@ -188,6 +188,7 @@ async fn load_like_up(
             keep_resident: 0,
             queue_timeout: Duration::from_secs(1),
             max_queued: 1,
+            ready_instances: 0,
         };
         let backends = crate::runtime::Backends {
             key_value: Default::default(),

@@ -400,11 +400,14 @@ async fn run_guest(
     // one's slot.
     drop_spent();
     let slot = runtime.admission.admit().await?;
-    let mut store = runtime.new_store(&component).map_err(internal)?;
     let Some(handler) = &component.http else {
         return Err(GuestFailure::failed(
             "the component exports no HTTP handler",
         ));
+    };
+    let (mut store, ready) = match crate::ready::take(&component) {
+        Some((store, proxy)) => (store, Some(proxy)),
+        None => (component.new_store().map_err(internal)?, None),
     };
 
     let (tx, mut rx) = tokio::sync::oneshot::channel::<GuestReply>();
@@ -427,15 +430,24 @@ async fn run_guest(
                 })
                 .map_err(|e| internal(e.into()))?;
             let pre = pre.clone();
+            let next = component.clone();
             runtime.guests.start(
                 &component.placement,
                 tokio::time::timeout(timeout, async move {
-                    let proxy = pre.instantiate_async(&mut store).await?;
+                    let proxy = match ready {
+                        Some(proxy) => proxy,
+                        None => pre.instantiate_async(&mut store).await?,
+                    };
                     proxy
                         .wasi_http_incoming_handler()
                         .call_handle(&mut store, incoming, out)
                         .await?;
-                    Spent { store, slot }.drop_after_write();
+                    Spent {
+                        store,
+                        slot,
+                        next: Some(next),
+                    }
+                    .drop_after_write();
                     wasmtime::Result::Ok(())
                 }),
             )
@@ -471,7 +483,12 @@ async fn run_guest(
                             Ok(())
                         })
                         .await??;
-                    Spent { store, slot }.drop_after_write();
+                    Spent {
+                        store,
+                        slot,
+                        next: None,
+                    }
+                    .drop_after_write();
                     wasmtime::Result::Ok(())
                 }),
             )
@@ -519,10 +536,13 @@ fn unanswered(
 }
 
 /// What a guest that returned leaves behind: its store (memory to reset, host resources to
-/// free) and its instance slot, free again once the store is gone.
+/// free) and its instance slot, free again once the store is gone; and the component whose
+/// next instance this thread then builds ahead ([`crate::ready`]), for a component that can
+/// have one.
 struct Spent {
     store: Store<HostState>,
     slot: InstanceSlot,
+    next: Option<Arc<LoadedComponent>>,
 }
 
 thread_local! {
@@ -568,11 +588,14 @@ impl Drop for SpentScope {
     }
 }
 
-/// Drops this thread's spent guests now.
+/// Drops this thread's spent guests now, then builds the next instance of their component.
 fn drop_spent() {
     // One by one, outside the borrow: a store's drop runs host code.
-    while let Some(Spent { store, slot }) = SPENT.with_borrow_mut(Vec::pop) {
+    while let Some(Spent { store, slot, next }) = SPENT.with_borrow_mut(Vec::pop) {
         drop(store);
         drop(slot);
+        if let Some(component) = next {
+            crate::ready::prepare(&component);
+        }
     }
 }

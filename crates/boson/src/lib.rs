@@ -34,6 +34,7 @@ pub mod limits;
 pub mod metrics;
 pub mod new;
 pub mod outbound;
+pub mod ready;
 pub mod registry;
 pub mod runtime;
 pub mod runtime_config;

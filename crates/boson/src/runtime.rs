@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -52,6 +53,9 @@ pub struct EngineOptions {
     pub queue_timeout: Duration,
     /// How many requests may wait for a slot at once; beyond, they get 503 at once.
     pub max_queued: usize,
+    /// Instances built ahead of their request ([`crate::ready`]), at most one per connection
+    /// thread: the pool holds this many slots beyond `pool_instances`. 0 turns them off.
+    pub ready_instances: u32,
 }
 
 /// A component ready to serve: its pre-instance and its sandbox description.
@@ -79,6 +83,8 @@ pub struct LoadedComponent {
     pub self_origin: Option<std::net::SocketAddr>,
     /// Where its next guests start (see [`GuestThreads::spawn`]).
     pub placement: Placement,
+    /// Pool slots its engine has left for instances built ahead of their request.
+    pub ready_slots: Arc<AtomicUsize>,
 }
 
 /// The two handler shapes Boson serves.
@@ -120,13 +126,20 @@ pub struct Runtime {
 struct Flavor {
     engine: Engine,
     linker: Linker<HostState>,
+    /// Pool slots left for instances built ahead of their request (`ready_instances` free at
+    /// first), shared by the engine's components.
+    ready_slots: Arc<AtomicUsize>,
 }
 
 impl Flavor {
     fn new(options: &EngineOptions, concurrent: bool) -> anyhow::Result<Self> {
         let engine = build_engine(options, concurrent)?;
         let linker = build_linker(&engine, concurrent)?;
-        Ok(Self { engine, linker })
+        Ok(Self {
+            engine,
+            linker,
+            ready_slots: Arc::new(AtomicUsize::new(options.ready_instances as usize)),
+        })
     }
 }
 
@@ -261,7 +274,12 @@ pub fn build_engine(options: &EngineOptions, concurrent: bool) -> anyhow::Result
         .parallel_compilation(true);
     if options.pooling {
         let mut pool = PoolingAllocationConfig::new();
-        let n = options.pool_instances.max(1);
+        // Admission bounds the instances that run; the instances built ahead of their request
+        // have slots of their own, so one never takes a running request's.
+        let n = options
+            .pool_instances
+            .max(1)
+            .saturating_add(options.ready_instances);
         // Interpreted languages ship components with a dozen core instances and several
         // memories; size the pool so each component instance can have that many.
         pool.total_component_instances(n)
@@ -368,7 +386,12 @@ impl Runtime {
         let mut components = BTreeMap::new();
         let logs_dir = app.state_dir.join("logs");
         for (id, spec) in &app.components {
-            let (pre, http, exports) = self
+            let Prepared {
+                pre,
+                http,
+                exports,
+                ready_slots,
+            } = self
                 .prepare(&spec.wasm_path)
                 .with_context(|| format!("component `{id}` ({})", spec.wasm_path.display()))?;
             let logs = GuestLogs::open(&logs_dir, id, follow.includes(id))?;
@@ -411,6 +434,7 @@ impl Runtime {
                     mqtt: MqttConnections::new(backends.outbound),
                     self_origin: backends.self_origin,
                     placement: Placement::default(),
+                    ready_slots,
                 }),
             );
         }
@@ -453,9 +477,14 @@ impl Runtime {
     }
 }
 
-/// A pre-instantiated component: its pre-instance, its HTTP handler if it exports one, and the
-/// names it exports.
-type Prepared = (InstancePre<HostState>, Option<HandlerPre>, Vec<String>);
+/// A pre-instantiated component: its pre-instance, its HTTP handler if it exports one, the
+/// names it exports, and its engine's pool slots for instances built ahead.
+struct Prepared {
+    pre: InstancePre<HostState>,
+    http: Option<HandlerPre>,
+    exports: Vec<String>,
+    ready_slots: Arc<AtomicUsize>,
+}
 
 /// Which components' output goes to the terminal.
 #[derive(Debug, Clone, Default)]
@@ -574,7 +603,11 @@ fn next_temp_id() -> u64 {
 
 /// Pre-instantiates `component` and finds its HTTP handler, if it exports one.
 fn pre_instantiate(flavor: &Flavor, component: &Component) -> anyhow::Result<Prepared> {
-    let Flavor { engine, linker } = flavor;
+    let Flavor {
+        engine,
+        linker,
+        ready_slots,
+    } = flavor;
     let exports: Vec<String> = component
         .component_type()
         .exports(engine)
@@ -601,7 +634,12 @@ fn pre_instantiate(flavor: &Flavor, component: &Component) -> anyhow::Result<Pre
     } else {
         None
     };
-    Ok((pre, http, exports))
+    Ok(Prepared {
+        pre,
+        http,
+        exports,
+        ready_slots: ready_slots.clone(),
+    })
 }
 
 impl LoadedComponent {
@@ -671,18 +709,24 @@ impl GuestFailure {
     }
 }
 
-impl Runtime {
-    /// A store for one fresh instance of `component`: its host state, its memory cap, and an
-    /// epoch callback ([`EpochTicks`]) that yields to the scheduler every tick (a busy guest
-    /// never holds a worker thread for long) and interrupts the guest once its deadline passed.
-    pub fn new_store(&self, component: &LoadedComponent) -> anyhow::Result<Store<HostState>> {
-        let state = HostState::new(component)?;
-        let mut store = Store::new(component.pre.engine(), state);
+impl LoadedComponent {
+    /// A store for one fresh instance of this component: its host state, its memory cap, and
+    /// its deadline ([`LoadedComponent::arm`]).
+    pub fn new_store(&self) -> anyhow::Result<Store<HostState>> {
+        let state = HostState::new(self)?;
+        let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(1);
-        let mut ticks = EpochTicks::new(Instant::now() + component.spec.limits.timeout);
-        store.epoch_deadline_callback(move |_| ticks.reached(Instant::now()));
+        self.arm(&mut store);
         Ok(store)
+    }
+
+    /// Starts the store's deadline now: an epoch callback ([`EpochTicks`]) that yields to the
+    /// scheduler every tick (a busy guest never holds a worker thread for long) and interrupts
+    /// the guest once the component's timeout has passed.
+    pub fn arm(&self, store: &mut Store<HostState>) {
+        store.set_epoch_deadline(1);
+        let mut ticks = EpochTicks::new(Instant::now() + self.spec.limits.timeout);
+        store.epoch_deadline_callback(move |_| ticks.reached(Instant::now()));
     }
 }
 

@@ -626,6 +626,23 @@ static void route_sleep(exports_wasi_http_incoming_handler_own_response_outparam
     respond_text(out, 200, "slept\n");
 }
 
+/* How many requests this instance has served: 1 in a fresh instance. */
+static unsigned served;
+
+static void route_count(exports_wasi_http_incoming_handler_own_response_outparam_t out) {
+    char text[32];
+    snprintf(text, sizeof text, "served %u\n", ++served);
+    respond_text(out, 200, text);
+}
+
+/* Computes (no waiting) until <ms> milliseconds of the monotonic clock have passed. */
+static void route_busy(exports_wasi_http_incoming_handler_own_response_outparam_t out, const char *rest) {
+    uint64_t until = wasi_clocks_monotonic_clock_now() + strtoull(rest, NULL, 10) * 1000000ull;
+    volatile uint64_t spins = 0;
+    while (wasi_clocks_monotonic_clock_now() < until) spins++;
+    respond_text(out, 200, "done\n");
+}
+
 static void route_echo(exports_wasi_http_incoming_handler_own_response_outparam_t out,
                        exports_wasi_http_incoming_handler_own_incoming_request_t request,
                        const char *path_with_query) {
@@ -737,6 +754,10 @@ void exports_wasi_http_incoming_handler_handle(
         route_stdout(response_out);
     } else if (strcmp(first, "sleep") == 0) {
         route_sleep(response_out, rest);
+    } else if (strcmp(first, "count") == 0) {
+        route_count(response_out);
+    } else if (strcmp(first, "busy") == 0) {
+        route_busy(response_out, rest);
     } else if (strcmp(first, "fs") == 0) {
         route_fs(response_out, rest);
     } else if (strcmp(first, "abuse") == 0) {

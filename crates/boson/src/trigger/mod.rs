@@ -299,8 +299,8 @@ where
 {
     let timeout = component.spec.limits.timeout;
     let slot = runtime.admission.admit_patiently().await?;
-    let store = runtime
-        .new_store(component)
+    let store = component
+        .new_store()
         .map_err(|e| GuestFailure::failed(format!("{e:#}")))?;
     // The epoch deadline interrupts a busy guest; the timer also covers a guest waiting on I/O
     // or for its turn on the guest threads (dropping it stops it wherever it is).

@@ -340,3 +340,97 @@ fn a_full_instance_pool_answers_503_and_recovers() {
     }
     assert_eq!(boson.get("/hello").status, 200);
 }
+
+/// `boson up` whose connections all run on one thread (`TOKIO_WORKER_THREADS=1`): the thread
+/// that built an instance ahead is the one the next request runs on.
+fn start_on_one_thread(from: &std::path::Path, extra: &[&str]) -> Boson {
+    let mut command = std::process::Command::new(boson_bin());
+    command
+        .args(["up", "--listen", "127.0.0.1:0", "--from"])
+        .arg(from)
+        .arg("--cache-dir")
+        .arg(shared_cache())
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .env("TOKIO_WORKER_THREADS", "1");
+    Boson::spawn(command)
+}
+
+/// Every request runs in an instance no request used before, whether its connection's thread
+/// built the instance ahead (the default) or the request did (`--no-ready-instances`).
+#[test]
+fn every_request_runs_in_an_instance_no_request_used_before() {
+    let app = AppDir::new(&single_component_manifest(&guest("c", "guest"), ""));
+    for extra in [&[][..], &["--no-ready-instances"][..]] {
+        for boson in [
+            start_on_one_thread(app.path(), extra),
+            Boson::start(app.path(), extra),
+        ] {
+            for i in 0..20 {
+                let r = boson.get("/count");
+                assert_eq!(
+                    (r.status, r.text().as_str()),
+                    (200, "served 1\n"),
+                    "request {i}, flags {extra:?}"
+                );
+            }
+        }
+    }
+}
+
+/// An instance built ahead of its request gets the component's whole deadline from the moment
+/// its request takes it, however long it waited: a guest computing for 100 ms, with a 400 ms
+/// deadline, in an instance built a second before.
+#[test]
+fn an_instance_built_ahead_starts_its_deadline_with_its_request() {
+    let app = AppDir::new(&single_component_manifest(&guest("c", "guest"), ""));
+    let boson = start_on_one_thread(app.path(), &["--timeout", "400ms"]);
+    assert_eq!(boson.get("/count").status, 200);
+    // The instance the next request takes was built after this answer, a deadline ago.
+    std::thread::sleep(Duration::from_secs(1));
+    let r = boson.get("/busy/100");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), boson.stderr());
+    // The deadline still holds for a guest that outlasts it.
+    assert_eq!(boson.get("/loop").status, 504);
+}
+
+/// Instances built ahead have pool slots of their own: with a pool of one instance, a thread
+/// keeping one of component `a` ready still lets requests for component `b` run.
+#[test]
+fn an_instance_built_ahead_takes_no_running_request_slot() {
+    let wasm = guest("c", "guest");
+    let app = AppDir::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "two"
+[[trigger.http]]
+route = "/count"
+component = "a"
+[[trigger.http]]
+route = "/hello"
+component = "b"
+[component.a]
+source = "{0}"
+[component.b]
+source = "{0}"
+"#,
+        wasm.display()
+    ));
+    let boson = start_on_one_thread(app.path(), &["--pool-instances", "1"]);
+    for i in 0..5 {
+        let a = boson.get("/count");
+        assert_eq!(
+            (a.status, a.text().as_str()),
+            (200, "served 1\n"),
+            "a, round {i}"
+        );
+        let b = boson.get("/hello");
+        assert_eq!(
+            b.status,
+            200,
+            "b, round {i}: {}\n{}",
+            b.text(),
+            boson.stderr()
+        );
+    }
+}

@@ -235,3 +235,28 @@ fn a_manifest_change_reloads_the_app_and_a_broken_one_keeps_the_old_version() {
         "the old route is gone"
     );
 }
+
+/// A thread's instance built ahead belongs to the version it was built for: once the reload
+/// is logged, the next request runs the new code, on the thread that kept an old instance.
+#[test]
+fn after_a_reload_no_request_runs_in_an_instance_of_the_old_version() {
+    let app = swappable_app(&guest("c", "guest"));
+    let mut command = Command::new(boson_bin());
+    command
+        .args(["watch", "--listen", "127.0.0.1:0", "--from"])
+        .arg(app.path())
+        .arg("--cache-dir")
+        .arg(shared_cache())
+        .env("RUST_LOG", "info")
+        .env("TOKIO_WORKER_THREADS", "1");
+    let boson = Boson::spawn(command);
+    assert_eq!(try_get(boson.addr, "/count").as_deref(), Ok("served 1\n"));
+    app.write("which", &guest("c", "hello").display().to_string());
+    assert!(
+        boson.wait_for_log("new requests get the new version", Duration::from_secs(120)),
+        "{}",
+        boson.stderr()
+    );
+    let body = try_get(boson.addr, "/count").unwrap();
+    assert!(body.contains("Hello"), "{body}");
+}
