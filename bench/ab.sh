@@ -24,6 +24,7 @@ RESULTS=$WORK/results DURATION=${AB_DURATION:-5} RUNS=${AB_RUNS:-3}
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 trap 'stop_all; rm -rf "$WORK"' EXIT
+need_wrk
 
 start_serving a "$A" up --quiet --listen 127.0.0.1:0 --from "$HELLO" --cache-dir "$WORK/cache"
 ADDR_A=$ADDR PID_A=$LAST_PID

@@ -44,6 +44,11 @@ start_wasmtime() {
   wait_http "http://$ADDR/" || { log "wasmtime serve did not start"; cat "$WORK/$name.log" >&2; return 1; }
 }
 
+# need_wrk: installs wrk from Debian's packages unless it is there.
+need_wrk() {
+  command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+}
+
 # wrk_once URL CONNECTIONS: one wrk run; prints "rps p50 p99 p999 errors" (ms; errors are
 # socket errors plus non-2xx responses).
 wrk_once() {

@@ -71,7 +71,7 @@ for lang in ("c", "rust"):
 if "64" in CONNECTIONS:
     p99 = num("load.boson-c.64.p99")
     say(f"| p99 ≤ 2 ms at 64 connections (C hello) | {p99:.2f} ms | {met(p99 <= 2)} |")
-one = float(R["criterion.one_thread"].split()[0]) / 1000
+one = float(R["criterion.c.one_thread"].split()[0]) / 1000
 say(f"| instantiate + call + drop ≤ 10 µs median (C hello, one thread) | {one:.1f} µs | {met(one <= 10)} |")
 warm = num("cold.warm.start_ms")
 say(f"| cold start with a warm cache ≤ 20 ms | {warm:.1f} ms | {met(warm <= 20)} |")
@@ -144,8 +144,33 @@ say("")
 say("| | median | 95 % interval |")
 say("|---|---|---|")
 for key, label in (("one_thread", "one thread"), ("all_cores", f"{R['cores']} threads at once (per iteration, per thread)")):
-    m, lo, hi = (float(x) / 1000 for x in R[f"criterion.{key}"].split())
+    m, lo, hi = (float(x) / 1000 for x in R[f"criterion.c.{key}"].split())
     say(f"| {label} | {m:.2f} µs | {lo:.2f}–{hi:.2f} µs |")
+say("")
+say("### Where it goes")
+say("")
+say("The same loop on one thread, four more times, each counting one phase of every request "
+    "(criterion's `phase_*` measures): **store** — the pool slot, `Runtime::new_store`, the "
+    "request and the outparam; **instantiate** — `instantiate_async`; **call** — `handle`, then "
+    "the response and its body read; **drop** — the store dropped (Wasmtime resets the "
+    "instance's memory and tables for the pool) and the slot given back. The Python hello is "
+    "measured the same way (`BOSON_BENCH_WASM=<python hello> cargo bench -p boson --bench "
+    "instantiate -- 'python_hello/(one_thread|phase_)'`). Medians; each phase's share is of the "
+    "four phases' sum, which the last row compares with the whole request measured without "
+    "the phases' clock reads.")
+say("")
+PHASE_NAMES = ("store", "instantiate", "call", "drop")
+phase = {(lang, name): float(R[f"criterion.{lang}.phase_{name}"].split()[0]) / 1000
+         for lang in ("c", "python") for name in PHASE_NAMES}
+total = {lang: sum(phase[(lang, name)] for name in PHASE_NAMES) for lang in ("c", "python")}
+say("| phase | C hello | share | Python hello | share |")
+say("|---|---|---|---|---|")
+for name in PHASE_NAMES:
+    say(f"| {name} | {phase[('c', name)]:.2f} µs | {phase[('c', name)] / total['c']:.0%} "
+        f"| {phase[('python', name)]:,.1f} µs | {phase[('python', name)] / total['python']:.0%} |")
+whole = {lang: float(R[f"criterion.{lang}.one_thread"].split()[0]) / 1000 for lang in ("c", "python")}
+say(f"| sum of the phases (whole request, measured alone) | {total['c']:.2f} µs ({whole['c']:.2f} µs) | "
+    f"| {total['python']:,.1f} µs ({whole['python']:,.1f} µs) | |")
 say("")
 
 # ---- CPU

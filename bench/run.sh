@@ -4,7 +4,8 @@
 # Peers: the same hello-world components served by Boson (defaults) and by `wasmtime serve`
 # (wasmtime-cli at Boson's wasmtime version), and a native hyper server (bench/native-hello) as
 # the floor. Measures, in this order:
-#   1. in-process cost of one request (criterion: crates/boson/benches/instantiate.rs);
+#   1. in-process cost of one request (criterion: crates/boson/benches/instantiate.rs), and
+#      where it goes (store, instantiate, call, drop) for the C and Python hellos;
 #   2. throughput and latency (wrk on loopback, bench/percentiles.lua for p99.9): fixed
 #      duration, connection counts, a 1 s warm-up excluded, the median of several runs and its
 #      ratio to the native server in this run — for C and Rust hellos, and (fewer connection
@@ -43,7 +44,7 @@ STARTED=$(date +%s)
 put load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- tools and builds
-command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+need_wrk
 WASMTIME="$TOOLS/wasmtime-cli/bin/wasmtime"
 if ! "$WASMTIME" --version 2>/dev/null | grep -q "$WASMTIME_VERSION"; then
   log "cargo install wasmtime-cli $WASMTIME_VERSION (once; ~15 minutes on 2 cores)"
@@ -63,13 +64,25 @@ declare -A HELLO=([c]="$GUESTS/c/hello.wasm" [rust]="$GUESTS/rust/hello.wasm"
   [python]="$GUESTS/python/hello.wasm" [js]="$GUESTS/js/hello.wasm")
 
 # ---- 1. in-process cost of one request (criterion)
-log "criterion: instantiate + call + drop"
+# criterion_put LANG ID...: criterion's median and its interval (ns) for <LANG>_hello/<ID>
+criterion_put() {
+  local lang=$1 id estimates; shift
+  for id in "$@"; do
+    estimates="$CARGO_TARGET_DIR/criterion/${lang}_hello/$id/new/estimates.json"
+    put "criterion.$lang.$id" "$(python3 -c 'import json,sys; m = json.load(open(sys.argv[1]))["median"]; print(m["point_estimate"], m["confidence_interval"]["lower_bound"], m["confidence_interval"]["upper_bound"])' "$estimates")"
+  done
+}
+PHASES="phase_store phase_instantiate phase_call phase_drop"
+log "criterion: instantiate + call + drop, C hello, and the phases of the C and Python hellos"
 BOSON_BENCH_WASM=${HELLO[c]} cargo bench --locked -p boson --bench instantiate >"$WORK/criterion.log" 2>&1 ||
   { cat "$WORK/criterion.log" >&2; exit 1; }
-for id in one_thread all_cores; do
-  estimates="$CARGO_TARGET_DIR/criterion/c_hello/$id/new/estimates.json"
-  put "criterion.$id" "$(python3 -c 'import json,sys; m = json.load(open(sys.argv[1]))["median"]; print(m["point_estimate"], m["confidence_interval"]["lower_bound"], m["confidence_interval"]["upper_bound"])' "$estimates")"
-done
+# shellcheck disable=SC2086 # PHASES is a list of words
+criterion_put c one_thread all_cores $PHASES
+BOSON_BENCH_WASM=${HELLO[python]} cargo bench --locked -p boson --bench instantiate -- \
+  'python_hello/(one_thread|phase_)' >"$WORK/criterion-python.log" 2>&1 ||
+  { cat "$WORK/criterion-python.log" >&2; exit 1; }
+# shellcheck disable=SC2086
+criterion_put python one_thread $PHASES
 
 # ---- 2. throughput and latency
 log "throughput: compiled hellos at $CONNECTIONS connections, interpreted at $CONNECTIONS_INTERPRETED"

@@ -5,11 +5,14 @@
 //!
 //! `cargo bench -p boson --bench instantiate` (bench/run.sh runs it and reads criterion's
 //! `estimates.json`). Two measures: one thread alone, and one loop per core at once (each
-//! iteration's time as one thread sees it while every core is busy).
+//! iteration's time as one thread sees it while every core is busy). Then where one thread's
+//! time goes: four more measures (`phase_*`) run the same loop and count only one phase of each
+//! request — the store, instantiation, the call, the drop ([`Phase`]).
 //!
 //! The component is `$BOSON_BENCH_WASM`, else `<guests dir>/c/hello.wasm` as
-//! tests/guests/build.sh writes it. The runtime is built from `boson up`'s own flag defaults,
-//! and logs as `boson up --quiet` does.
+//! tests/guests/build.sh writes it; the criterion group is named `<folder>_<file stem>` after it
+//! (`c_hello`, `python_hello`). The runtime is built from `boson up`'s own flag defaults, and
+//! logs as `boson up --quiet` does.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
@@ -89,13 +92,80 @@ fn load() -> anyhow::Result<Loaded> {
     })
 }
 
+/// The phases of one request, in order.
+#[derive(Clone, Copy, PartialEq)]
+enum Phase {
+    /// A pool slot, the store, the request and the response outparam.
+    Store,
+    /// `instantiate_async` from the pre-instance.
+    Instantiate,
+    /// `handle`, then the response and its body read.
+    Call,
+    /// The store dropped (the instance's memory and tables reset) and the slot given back.
+    Drop,
+}
+
+impl Phase {
+    const ALL: [Phase; 4] = [Phase::Store, Phase::Instantiate, Phase::Call, Phase::Drop];
+
+    fn id(self) -> &'static str {
+        match self {
+            Phase::Store => "phase_store",
+            Phase::Instantiate => "phase_instantiate",
+            Phase::Call => "phase_call",
+            Phase::Drop => "phase_drop",
+        }
+    }
+}
+
+/// A stopwatch for one phase: it adds up the time between [`Laps::lap`]'s calls that end that
+/// phase. With none, it reads no clock.
+struct Laps {
+    phase: Option<Phase>,
+    last: Instant,
+    total: Duration,
+}
+
+impl Laps {
+    fn new(phase: Option<Phase>) -> Self {
+        Self {
+            phase,
+            last: Instant::now(),
+            total: Duration::ZERO,
+        }
+    }
+
+    /// Marks the start of the request's first phase.
+    fn start(&mut self) {
+        if self.phase.is_some() {
+            self.last = Instant::now();
+        }
+    }
+
+    /// Marks the end of `ended`.
+    fn lap(&mut self, ended: Phase) {
+        if let Some(phase) = self.phase {
+            let now = Instant::now();
+            if phase == ended {
+                self.total += now - self.last;
+            }
+            self.last = now;
+        }
+    }
+}
+
 /// One request, as `run_guest` serves it: a pool slot, a store, the request and response
 /// resources, instantiate, call, then the response and its body, and everything dropped.
-async fn one_request(runtime: &Runtime, component: &LoadedComponent) -> anyhow::Result<()> {
+async fn one_request(
+    runtime: &Runtime,
+    component: &LoadedComponent,
+    laps: &mut Laps,
+) -> anyhow::Result<()> {
     let Some(HandlerPre::P2(pre)) = &component.http else {
         bail!("the component does not export wasi:http/incoming-handler@0.2");
     };
-    let _slot = runtime
+    laps.start();
+    let slot = runtime
         .admission
         .admit()
         .await
@@ -117,7 +187,9 @@ async fn one_request(runtime: &Runtime, component: &LoadedComponent) -> anyhow::
         .new_response_outparam_from_callback(move |result| {
             _ = tx.send(result);
         })?;
+    laps.lap(Phase::Store);
     let proxy = pre.instantiate_async(&mut store).await?;
+    laps.lap(Phase::Instantiate);
     proxy
         .wasi_http_incoming_handler()
         .call_handle(&mut store, incoming, out)
@@ -135,13 +207,22 @@ async fn one_request(runtime: &Runtime, component: &LoadedComponent) -> anyhow::
         .await
         .map_err(|code| anyhow!("reading the body: {code:?}"))?;
     std::hint::black_box(body.to_bytes());
+    laps.lap(Phase::Call);
     drop(store);
+    drop(slot);
+    laps.lap(Phase::Drop);
     Ok(())
 }
 
-/// Runs `iters` requests back to back on a single-threaded tokio runtime; their wall time.
-/// With `start`, the clock starts once every loop sharing the barrier is ready.
-fn run_loop(loaded: &Loaded, iters: u64, start: Option<&Barrier>) -> Duration {
+/// Runs `iters` requests back to back on a single-threaded tokio runtime; their wall time, or
+/// with `phase` the time spent in that phase alone. With `start`, the clock starts once every
+/// loop sharing the barrier is ready.
+fn run_loop(
+    loaded: &Loaded,
+    iters: u64,
+    start: Option<&Barrier>,
+    phase: Option<Phase>,
+) -> Duration {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -150,27 +231,31 @@ fn run_loop(loaded: &Loaded, iters: u64, start: Option<&Barrier>) -> Duration {
         barrier.wait();
     }
     rt.block_on(async {
+        let mut laps = Laps::new(phase);
         let start = Instant::now();
         for _ in 0..iters {
-            one_request(&loaded.runtime, &loaded.component)
+            one_request(&loaded.runtime, &loaded.component, &mut laps)
                 .await
                 .expect("one request");
         }
-        start.elapsed()
+        match phase {
+            Some(_) => laps.total,
+            None => start.elapsed(),
+        }
     })
 }
 
 fn instantiate(c: &mut Criterion) {
-    let loaded = load().expect("loading the C hello component");
+    let loaded = load().expect("loading the component");
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let mut group = c.benchmark_group("c_hello");
+    let mut group = c.benchmark_group(group_name(&hello_wasm()));
     group
         .sample_size(50)
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(5));
 
     group.bench_function("one_thread", |b| {
-        b.iter_custom(|iters| run_loop(&loaded, iters, None))
+        b.iter_custom(|iters| run_loop(&loaded, iters, None, None))
     });
 
     // One loop per core, started together; the time of the slowest loop over its `iters`
@@ -180,7 +265,7 @@ fn instantiate(c: &mut Criterion) {
             let start = Barrier::new(cores);
             std::thread::scope(|s| {
                 let loops: Vec<_> = (0..cores)
-                    .map(|_| s.spawn(|| run_loop(&loaded, iters, Some(&start))))
+                    .map(|_| s.spawn(|| run_loop(&loaded, iters, Some(&start), None)))
                     .collect();
                 loops
                     .into_iter()
@@ -190,7 +275,22 @@ fn instantiate(c: &mut Criterion) {
             })
         })
     });
+
+    for phase in Phase::ALL {
+        group.bench_function(phase.id(), |b| {
+            b.iter_custom(|iters| run_loop(&loaded, iters, None, Some(phase)))
+        });
+    }
     group.finish();
+}
+
+/// `<folder>_<file stem>` of the component's path: `c_hello` for `<guests>/c/hello.wasm`.
+fn group_name(wasm: &std::path::Path) -> String {
+    let part = |p: Option<&std::ffi::OsStr>| {
+        p.map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+    };
+    let folder = part(wasm.parent().and_then(|p| p.file_name()));
+    format!("{folder}_{}", part(wasm.file_stem()))
 }
 
 criterion_group!(benches, instantiate);
