@@ -136,7 +136,7 @@ say("`cargo bench -p boson --bench instantiate` (criterion, `crates/boson/benche
     "the runtime is built from `boson up`'s own flag defaults and logs as `boson up --quiet` does, "
     "the C hello loaded through "
     "`Runtime::load_components`; one iteration takes a pool slot, builds the store "
-    "(`Runtime::new_store`), a `wasi:http` request (`new_incoming_request`) and response outparam, "
+    "(`LoadedComponent::new_store`), a `wasi:http` request (`new_incoming_request`) and response outparam, "
     "instantiates the pre-instance (`instantiate_async`), calls `handle`, reads the response and "
     "its body, and drops it all — `run_guest`'s path without sockets and hyper. Median with "
     "criterion's 95 % confidence interval.")
@@ -150,7 +150,7 @@ say("")
 say("### Where it goes")
 say("")
 say("The same loop on one thread, four more times, each counting one phase of every request "
-    "(criterion's `phase_*` measures): **store** — the pool slot, `Runtime::new_store`, the "
+    "(criterion's `phase_*` measures): **store** — the pool slot, `LoadedComponent::new_store`, the "
     "request and the outparam; **instantiate** — `instantiate_async`; **call** — `handle`, then "
     "the response and its body read; **drop** — the store dropped (Wasmtime resets the "
     "instance's memory and tables for the pool) and the slot given back. The Python hello is "
