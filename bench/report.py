@@ -16,6 +16,11 @@ def has(key):
     return key in R
 
 
+def criterion_us(key):
+    """A criterion median (ns, the first of its three numbers) in µs."""
+    return float(R[f"criterion.{key}"].split()[0]) / 1000
+
+
 CONNECTIONS = R["connections"].split()
 INTERPRETED = R["connections_interpreted"].split()
 LANGS = {"c": "C", "rust": "Rust", "python": "Python", "js": "JavaScript"}
@@ -71,7 +76,7 @@ for lang in ("c", "rust"):
 if "64" in CONNECTIONS:
     p99 = num("load.boson-c.64.p99")
     say(f"| p99 ≤ 2 ms at 64 connections (C hello) | {p99:.2f} ms | {met(p99 <= 2)} |")
-one = float(R["criterion.c.one_thread"].split()[0]) / 1000
+one = criterion_us("c.one_thread")
 say(f"| instantiate + call + drop ≤ 10 µs median (C hello, one thread) | {one:.1f} µs | {met(one <= 10)} |")
 warm = num("cold.warm.start_ms")
 say(f"| cold start with a warm cache ≤ 20 ms | {warm:.1f} ms | {met(warm <= 20)} |")
@@ -160,7 +165,7 @@ say("The same loop on one thread, four more times, each counting one phase of ev
     "the phases' clock reads.")
 say("")
 PHASE_NAMES = ("store", "instantiate", "call", "drop")
-phase = {(lang, name): float(R[f"criterion.{lang}.phase_{name}"].split()[0]) / 1000
+phase = {(lang, name): criterion_us(f"{lang}.phase_{name}")
          for lang in ("c", "python") for name in PHASE_NAMES}
 total = {lang: sum(phase[(lang, name)] for name in PHASE_NAMES) for lang in ("c", "python")}
 say("| phase | C hello | share | Python hello | share |")
@@ -168,7 +173,7 @@ say("|---|---|---|---|---|")
 for name in PHASE_NAMES:
     say(f"| {name} | {phase[('c', name)]:.2f} µs | {phase[('c', name)] / total['c']:.0%} "
         f"| {phase[('python', name)]:,.1f} µs | {phase[('python', name)] / total['python']:.0%} |")
-whole = {lang: float(R[f"criterion.{lang}.one_thread"].split()[0]) / 1000 for lang in ("c", "python")}
+whole = {lang: criterion_us(f"{lang}.one_thread") for lang in ("c", "python")}
 say(f"| sum of the phases (whole request, measured alone) | {total['c']:.2f} µs ({whole['c']:.2f} µs) | "
     f"| {total['python']:,.1f} µs ({whole['python']:,.1f} µs) | |")
 say("")

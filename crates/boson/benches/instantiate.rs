@@ -118,8 +118,9 @@ impl Phase {
     }
 }
 
-/// A stopwatch for one phase: it adds up the time between [`Laps::lap`]'s calls that end that
-/// phase. With none, it reads no clock.
+/// A stopwatch for one phase: it adds up the time from each [`Laps::lap`] call to the next that
+/// ends that phase (the first phase counts from the previous request's end). With none, it
+/// reads no clock.
 struct Laps {
     phase: Option<Phase>,
     last: Instant,
@@ -132,13 +133,6 @@ impl Laps {
             phase,
             last: Instant::now(),
             total: Duration::ZERO,
-        }
-    }
-
-    /// Marks the start of the request's first phase.
-    fn start(&mut self) {
-        if self.phase.is_some() {
-            self.last = Instant::now();
         }
     }
 
@@ -164,7 +158,6 @@ async fn one_request(
     let Some(HandlerPre::P2(pre)) = &component.http else {
         bail!("the component does not export wasi:http/incoming-handler@0.2");
     };
-    laps.start();
     let slot = runtime
         .admission
         .admit()

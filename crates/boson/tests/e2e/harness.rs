@@ -83,6 +83,20 @@ source = "{}"
     )
 }
 
+/// `boson up --from <from>` on a free port with `cache` and `extra`, logging at info; for a test
+/// that sets more (environment) before [`Boson::spawn`].
+pub fn up_command(from: &Path, cache: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(boson_bin());
+    command
+        .args(["up", "--listen", "127.0.0.1:0", "--from"])
+        .arg(from)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(extra)
+        .env("RUST_LOG", "info");
+    command
+}
+
 /// A running `boson up`; killed on drop.
 pub struct Boson {
     child: Child,
@@ -102,15 +116,7 @@ impl Boson {
     }
 
     pub fn start_with_cache(from: &Path, cache: &Path, extra: &[&str]) -> Self {
-        let mut command = Command::new(boson_bin());
-        command
-            .args(["up", "--listen", "127.0.0.1:0", "--from"])
-            .arg(from)
-            .arg("--cache-dir")
-            .arg(cache)
-            .args(extra)
-            .env("RUST_LOG", "info");
-        Self::spawn(command)
+        Self::spawn(up_command(from, cache, extra))
     }
 
     /// Starts a prepared `boson up` command and waits for the bound address.

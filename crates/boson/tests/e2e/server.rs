@@ -344,15 +344,8 @@ fn a_full_instance_pool_answers_503_and_recovers() {
 /// `boson up` whose connections all run on one thread (`TOKIO_WORKER_THREADS=1`): the thread
 /// that built an instance ahead is the one the next request runs on.
 fn start_on_one_thread(from: &std::path::Path, extra: &[&str]) -> Boson {
-    let mut command = std::process::Command::new(boson_bin());
-    command
-        .args(["up", "--listen", "127.0.0.1:0", "--from"])
-        .arg(from)
-        .arg("--cache-dir")
-        .arg(shared_cache())
-        .args(extra)
-        .env("RUST_LOG", "info")
-        .env("TOKIO_WORKER_THREADS", "1");
+    let mut command = up_command(from, &shared_cache(), extra);
+    command.env("TOKIO_WORKER_THREADS", "1");
     Boson::spawn(command)
 }
 

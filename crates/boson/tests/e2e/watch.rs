@@ -32,6 +32,11 @@ watch = ["which"]
 }
 
 fn start_watch(app: &Path, extra: &[&str]) -> Boson {
+    Boson::spawn(watch_command(app, extra))
+}
+
+/// `boson watch --from <app>` on a free port with the shared cache and `extra`, logging at info.
+fn watch_command(app: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(boson_bin());
     command
         .args(["watch", "--listen", "127.0.0.1:0", "--from"])
@@ -40,7 +45,7 @@ fn start_watch(app: &Path, extra: &[&str]) -> Boson {
         .arg(shared_cache())
         .args(extra)
         .env("RUST_LOG", "info");
-    Boson::spawn(command)
+    command
 }
 
 /// One GET on a fresh connection; any failure (connect, read, status) is an `Err`.
@@ -241,14 +246,8 @@ fn a_manifest_change_reloads_the_app_and_a_broken_one_keeps_the_old_version() {
 #[test]
 fn after_a_reload_no_request_runs_in_an_instance_of_the_old_version() {
     let app = swappable_app(&guest("c", "guest"));
-    let mut command = Command::new(boson_bin());
-    command
-        .args(["watch", "--listen", "127.0.0.1:0", "--from"])
-        .arg(app.path())
-        .arg("--cache-dir")
-        .arg(shared_cache())
-        .env("RUST_LOG", "info")
-        .env("TOKIO_WORKER_THREADS", "1");
+    let mut command = watch_command(app.path(), &[]);
+    command.env("TOKIO_WORKER_THREADS", "1");
     let boson = Boson::spawn(command);
     assert_eq!(try_get(boson.addr, "/count").as_deref(), Ok("served 1\n"));
     app.write("which", &guest("c", "hello").display().to_string());
