@@ -11,7 +11,9 @@
 # checkout's newer build of a crate. Touch the sources first (find crates -name '*.rs' -exec
 # touch {} +) in the checkout being built, or give it a target dir of its own.
 # Knobs: AB_CONNECTIONS (default "1 16 64"), AB_RUNS (3), AB_DURATION (5 s), AB_WASM (the
-# component; default the C hello).
+# component; default the C hello), AB_COMPONENTS (default 1: served with `--from` the .wasm;
+# N > 1: an app of N components of that .wasm, routed at /1 … /N, and each wrk connection's
+# requests go to them in turn).
 set -euo pipefail
 A=$(realpath "${1:?usage: bench/ab.sh BOSON_A BOSON_B}")
 B=$(realpath "${2:?usage: bench/ab.sh BOSON_A BOSON_B}")
@@ -26,14 +28,26 @@ source bench/lib.sh
 trap 'stop_all; rm -rf "$WORK"' EXIT
 need_wrk
 
-start_serving a "$A" up --quiet --listen 127.0.0.1:0 --from "$HELLO" --cache-dir "$WORK/cache"
+APP=$HELLO COMPONENTS=${AB_COMPONENTS:-1}
+if [ "$COMPONENTS" -gt 1 ]; then
+  APP=$WORK/app BENCH_PATHS=""
+  mkdir "$APP"
+  printf 'spin_manifest_version = 2\n[application]\nname = "ab"\n' >"$APP/spin.toml"
+  for i in $(seq 1 "$COMPONENTS"); do
+    printf '[[trigger.http]]\nroute = "/%s"\ncomponent = "c%s"\n[component.c%s]\nsource = "%s"\n' \
+      "$i" "$i" "$i" "$HELLO" >>"$APP/spin.toml"
+    BENCH_PATHS="$BENCH_PATHS /$i"
+  done
+  export BENCH_PATHS
+fi
+start_serving a "$A" up --quiet --listen 127.0.0.1:0 --from "$APP" --cache-dir "$WORK/cache"
 ADDR_A=$ADDR PID_A=$LAST_PID
-start_serving b "$B" up --quiet --listen 127.0.0.1:0 --from "$HELLO" --cache-dir "$WORK/cache"
+start_serving b "$B" up --quiet --listen 127.0.0.1:0 --from "$APP" --cache-dir "$WORK/cache"
 ADDR_B=$ADDR PID_B=$LAST_PID
 TCK=$(getconf CLK_TCK)
 
 for c in ${AB_CONNECTIONS:-1 16 64}; do
-  for addr in "$ADDR_A" "$ADDR_B"; do wrk -t1 -c"$c" -d1s "http://$addr/" >/dev/null 2>&1 || true; done
+  for addr in "$ADDR_A" "$ADDR_B"; do wrk -t1 -c"$c" -d1s -s bench/percentiles.lua "http://$addr/" >/dev/null 2>&1 || true; done
   for run in $(seq 1 "$RUNS"); do
     for side in a b; do
       if [ $side = a ]; then addr=$ADDR_A pid=$PID_A; else addr=$ADDR_B pid=$PID_B; fi

@@ -1,5 +1,19 @@
 -- wrk's --latency stops at p99; this prints one machine-readable line with p99.9 too.
 -- Usage: wrk -s bench/percentiles.lua ... URL
+-- With BENCH_PATHS set (paths separated by spaces), each connection's requests go to those
+-- paths in turn instead of the URL's path.
+local paths = {}
+for path in (os.getenv("BENCH_PATHS") or ""):gmatch("%S+") do
+  paths[#paths + 1] = path
+end
+if #paths > 0 then
+  local sent = 0
+  request = function()
+    sent = sent + 1
+    return wrk.format(nil, paths[(sent - 1) % #paths + 1])
+  end
+end
+
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

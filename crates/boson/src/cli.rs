@@ -195,9 +195,9 @@ pub struct UpArgs {
     /// Allocate instances on demand instead of from a pre-reserved pool.
     #[arg(long)]
     pub no_pooling: bool,
-    /// Instantiate a component only when its request arrives. By default each connection
-    /// thread builds the next fresh instance of the component it last served once the
-    /// response is written, so a request finds its instance ready.
+    /// Instantiate a component only when its request arrives. By default, once a response is
+    /// written, its connection's thread builds the next fresh instance of that component (for
+    /// up to four components per thread), so a request finds its instance ready.
     #[arg(long)]
     pub no_ready_instances: bool,
     /// Time in-flight requests get to finish after SIGINT/SIGTERM.

@@ -1,11 +1,12 @@
 //! Instances built ahead of their request. Once a connection thread has written a response of
 //! a `wasi:http/incoming-handler@0.2` component, it builds the next instance of that component
-//! — a fresh store and instance, never called — and keeps it, one per thread. The next request
-//! for the component on that thread takes it, its deadline started then, and skips the store's
-//! setup and the instantiation: a third of a compiled hello's in-process cost, and of the
-//! Python hello's, whose instantiation runs its start functions (docs/BENCHMARKS.md, "Where it
-//! goes"). The work moves off a request's path into the moment its client reads the answer; a
-//! saturated server does the same work as before.
+//! — a fresh store and instance, never called — and keeps it: one per component, for up to
+//! [`PER_THREAD`] components per thread. The next request for the component on that thread
+//! takes it, its deadline started then, and skips the store's setup and the instantiation: a
+//! third of a compiled hello's in-process cost, and of the Python hello's, whose instantiation
+//! runs its start functions (docs/BENCHMARKS.md, "Where it goes"). The work moves off a
+//! request's path into the moment its client reads the answer; a saturated server does the
+//! same work as before.
 //!
 //! Every request still gets an instance no request used before: a ready instance is taken by
 //! one request at most, and dropped unused if its component was replaced. The pool holds
@@ -17,6 +18,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::Proxy;
@@ -24,10 +26,19 @@ use wasmtime_wasi_http::p2::bindings::Proxy;
 use crate::host::HostState;
 use crate::runtime::{HandlerPre, LoadedComponent};
 
-/// Ready instances an engine's pool holds slots for: one per connection thread (tokio's
-/// workers, one per core).
+/// Components a connection thread keeps an instance ready for, at most.
+pub const PER_THREAD: usize = 4;
+
+/// How long a ready instance nobody took keeps its place from another component's: a thread
+/// that keeps [`PER_THREAD`] instances drops one older than this to build the one it needs.
+/// Components that all serve often keep theirs; an idle one gives its place up.
+const IDLE: Duration = Duration::from_secs(1);
+
+/// Ready instances an engine's pool holds slots for: [`PER_THREAD`] for each connection
+/// thread (tokio's workers, one per core).
 pub fn per_process() -> u32 {
-    std::thread::available_parallelism().map_or(2, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(threads.saturating_mul(PER_THREAD)).unwrap_or(u32::MAX)
 }
 
 /// A fresh instance of a component, built before its request.
@@ -35,6 +46,7 @@ struct Ready {
     component: Arc<LoadedComponent>,
     store: Store<HostState>,
     proxy: Proxy,
+    built: Instant,
     _slot: ReadySlot,
 }
 
@@ -56,35 +68,60 @@ impl Drop for ReadySlot {
 }
 
 thread_local! {
-    /// This thread's ready instance.
-    static READY: RefCell<Option<Ready>> = const { RefCell::new(None) };
+    /// This thread's ready instances, one per component at most.
+    static READY: RefCell<Vec<Ready>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Takes this thread's ready instance if it is one of `component`, its deadline started now.
-/// The caller holds the admission slot it runs under.
+/// Takes this thread's ready instance of `component`, if it keeps one, its deadline started
+/// now. The caller holds the admission slot it runs under.
 pub fn take(component: &Arc<LoadedComponent>) -> Option<(Store<HostState>, Proxy)> {
     let Ready {
         mut store, proxy, ..
-    } = READY
-        .with_borrow_mut(|ready| ready.take_if(|ready| Arc::ptr_eq(&ready.component, component)))?;
+    } = READY.with_borrow_mut(|ready| {
+        let at = ready
+            .iter()
+            .position(|ready| Arc::ptr_eq(&ready.component, component))?;
+        Some(ready.swap_remove(at))
+    })?;
     component.arm(&mut store);
     Some((store, proxy))
 }
 
 /// After this thread answered a request with an instance of `component`: builds the next one,
-/// unless the thread keeps one of another component that still serves. An instantiation that
-/// fails or would wait (I/O, an epoch tick's yield) is given up; the request will instantiate
-/// and report it.
+/// unless the thread keeps one already, or keeps [`PER_THREAD`] of other components that
+/// still serve and none of them has waited longer than [`IDLE`]. An instantiation that fails
+/// or would wait (I/O, an epoch tick's yield) is given up; the request will instantiate and
+/// report it.
 pub fn prepare(component: &Arc<LoadedComponent>) {
     let Some(HandlerPre::P2(pre)) = &component.http else {
         return;
     };
-    // A replaced component's instance goes; only this thread still holds the component.
-    let replaced = READY
-        .with_borrow_mut(|ready| ready.take_if(|ready| Arc::strong_count(&ready.component) == 1));
+    let now = Instant::now();
+    let (needed, dropped) = READY.with_borrow_mut(|ready| {
+        // A replaced component's instance goes: only this thread still holds the component.
+        let mut dropped: Vec<Ready> = ready
+            .extract_if(.., |ready| Arc::strong_count(&ready.component) == 1)
+            .collect();
+        if ready
+            .iter()
+            .any(|ready| Arc::ptr_eq(&ready.component, component))
+        {
+            return (false, dropped);
+        }
+        if ready.len() >= PER_THREAD {
+            let Some(idle) = ready
+                .iter()
+                .position(|ready| now.duration_since(ready.built) > IDLE)
+            else {
+                return (false, dropped);
+            };
+            dropped.push(ready.swap_remove(idle));
+        }
+        (true, dropped)
+    });
     // Dropped outside the borrow: a store's drop runs host code.
-    drop(replaced);
-    if READY.with_borrow(Option::is_some) {
+    drop(dropped);
+    if !needed {
         return;
     }
     let Some(slot) = ReadySlot::take(&component.ready_slots) else {
@@ -103,10 +140,13 @@ pub fn prepare(component: &Arc<LoadedComponent>) {
             Poll::Ready(Err(_)) | Poll::Pending => return,
         }
     };
-    READY.set(Some(Ready {
-        component: component.clone(),
-        store,
-        proxy,
-        _slot: slot,
-    }));
+    READY.with_borrow_mut(|ready| {
+        ready.push(Ready {
+            component: component.clone(),
+            store,
+            proxy,
+            built: now,
+            _slot: slot,
+        })
+    });
 }

@@ -53,8 +53,9 @@ pub struct EngineOptions {
     pub queue_timeout: Duration,
     /// How many requests may wait for a slot at once; beyond, they get 503 at once.
     pub max_queued: usize,
-    /// Instances built ahead of their request ([`crate::ready`]), at most one per connection
-    /// thread: the pool holds this many slots beyond `pool_instances`. 0 turns them off.
+    /// Instances built ahead of their request ([`crate::ready`]), at most
+    /// [`crate::ready::PER_THREAD`] per connection thread: the pool holds this many slots beyond
+    /// `pool_instances`. 0 turns them off.
     pub ready_instances: u32,
 }
 

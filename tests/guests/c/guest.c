@@ -635,6 +635,23 @@ static void route_count(exports_wasi_http_incoming_handler_own_response_outparam
     respond_text(out, 200, text);
 }
 
+/* When this instance was built (the monotonic clock, ns): a constructor, run by the reactor's
+ * `_initialize`, which the component calls while it is instantiated. */
+static uint64_t instantiated_at;
+
+__attribute__((constructor)) static void note_instantiation(void) {
+    instantiated_at = wasi_clocks_monotonic_clock_now();
+}
+
+/* How long ago this instance was built, in whole milliseconds: about 0 when its request built
+ * it, the time since it was built ahead otherwise. */
+static void route_age(exports_wasi_http_incoming_handler_own_response_outparam_t out) {
+    char text[32];
+    snprintf(text, sizeof text, "%llu\n",
+             (unsigned long long)((wasi_clocks_monotonic_clock_now() - instantiated_at) / 1000000ull));
+    respond_text(out, 200, text);
+}
+
 /* Computes (no waiting) until <ms> milliseconds of the monotonic clock have passed. */
 static void route_busy(exports_wasi_http_incoming_handler_own_response_outparam_t out, const char *rest) {
     uint64_t until = wasi_clocks_monotonic_clock_now() + strtoull(rest, NULL, 10) * 1000000ull;
@@ -756,6 +773,8 @@ void exports_wasi_http_incoming_handler_handle(
         route_sleep(response_out, rest);
     } else if (strcmp(first, "count") == 0) {
         route_count(response_out);
+    } else if (strncmp(first, "age", 3) == 0) { /* any "age…": one route per component */
+        route_age(response_out);
     } else if (strcmp(first, "busy") == 0) {
         route_busy(response_out, rest);
     } else if (strcmp(first, "fs") == 0) {

@@ -427,3 +427,70 @@ source = "{0}"
         );
     }
 }
+
+/// An app of one component per id, each the C test guest, routed at `/age-<id>`.
+fn age_routes_manifest(ids: &[&str]) -> String {
+    let wasm = guest("c", "guest");
+    let mut manifest = String::from("spin_manifest_version = 2\n[application]\nname = \"ages\"\n");
+    for id in ids {
+        manifest += &format!(
+            "[[trigger.http]]\nroute = \"/age-{id}\"\ncomponent = \"{id}\"\n\
+             [component.{id}]\nsource = \"{}\"\n",
+            wasm.display()
+        );
+    }
+    manifest
+}
+
+/// How long before its request the instance that answered `/age-<id>` was built, in ms.
+fn instance_age(boson: &Boson, id: &str) -> u64 {
+    let r = boson.get(&format!("/age-{id}"));
+    assert_eq!(r.status, 200, "{id}: {}\n{}", r.text(), boson.stderr());
+    r.text()
+        .trim()
+        .parse()
+        .expect("the guest answers whole milliseconds")
+}
+
+/// A thread keeps an instance ready for each of several components, up to four; the place of
+/// one nobody took for a second goes to a component that needs one. Requests run on one thread;
+/// the guest's `/age…` route says how long before its request its instance was built (about 0
+/// when the request built it).
+#[test]
+fn a_thread_keeps_instances_ready_for_up_to_four_components() {
+    let ids = ["a", "b", "c", "d", "e"];
+    let app = AppDir::new(&age_routes_manifest(&ids));
+    let boson = start_on_one_thread(app.path(), &[]);
+    let ahead = Duration::from_millis(500);
+    for round in 0..2 {
+        // Each answer leaves the next instance of its component built, while the thread has
+        // room: a, b, c and d.
+        for id in ids {
+            instance_age(&boson, id);
+        }
+        std::thread::sleep(ahead);
+        for id in &ids[..4] {
+            let age = instance_age(&boson, id);
+            assert!(
+                age >= 250,
+                "{id}, round {round}: built {age} ms before its request"
+            );
+        }
+        // The fifth found four kept, none of them idle long, and built nothing ahead.
+        let age = instance_age(&boson, "e");
+        assert!(
+            age < 250,
+            "e, round {round}: built {age} ms before its request"
+        );
+    }
+    // A second later the four kept instances are idle: e's answer builds one in the place of one
+    // of theirs.
+    std::thread::sleep(Duration::from_millis(1200));
+    instance_age(&boson, "e");
+    std::thread::sleep(ahead);
+    let age = instance_age(&boson, "e");
+    assert!(
+        age >= 250,
+        "e after the others idled: built {age} ms before its request"
+    );
+}
