@@ -8,6 +8,9 @@
 //! request's path into the moment its client reads the answer; a saturated server does the
 //! same work as before.
 //!
+//! An instance is built in one poll, without waiting: a build that would wait or fails is
+//! given up, and after `GIVE_UP_AFTER` (3) in a row the component is no longer built ahead.
+//!
 //! Every request still gets an instance no request used before: a ready instance is taken by
 //! one request at most, and dropped unused if its component was replaced. The pool holds
 //! slots for ready instances beyond admission's (`EngineOptions::ready_instances`), so they
@@ -16,7 +19,7 @@
 use std::cell::RefCell;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -34,6 +37,12 @@ pub const PER_THREAD: usize = 4;
 /// Components that all serve often keep theirs; an idle one gives its place up.
 const IDLE: Duration = Duration::from_secs(1);
 
+/// Builds given up in a row (the instantiation failed or would have waited) after which a
+/// component's instances are no longer built ahead, until it is loaded again. Start functions
+/// that wait (on a file, or on stdout, which the host writes asynchronously) wait every time,
+/// and each attempt would cost a partial instantiation after every answer.
+const GIVE_UP_AFTER: u32 = 3;
+
 /// Ready instances an engine's pool holds slots for: [`PER_THREAD`] for each connection
 /// thread (tokio's workers, one per core).
 pub fn per_process() -> u32 {
@@ -48,6 +57,27 @@ struct Ready {
     proxy: Proxy,
     built: Instant,
     _slot: ReadySlot,
+}
+
+/// A component's side of building its instances ahead: its engine's free pool slots for ready
+/// instances, and how many of its builds in a row were given up.
+pub struct ReadyState {
+    slots: Arc<AtomicUsize>,
+    given_up: AtomicU32,
+}
+
+impl ReadyState {
+    pub fn new(slots: Arc<AtomicUsize>) -> Self {
+        Self {
+            slots,
+            given_up: AtomicU32::new(0),
+        }
+    }
+
+    /// Whether the component's builds were given up [`GIVE_UP_AFTER`] times in a row.
+    fn stopped(&self) -> bool {
+        self.given_up.load(Ordering::Relaxed) >= GIVE_UP_AFTER
+    }
 }
 
 /// One of the engine's pool slots for ready instances, given back when dropped.
@@ -96,6 +126,9 @@ pub fn prepare(component: &Arc<LoadedComponent>) {
     let Some(HandlerPre::P2(pre)) = &component.http else {
         return;
     };
+    if component.ready.stopped() {
+        return;
+    }
     let now = Instant::now();
     let (needed, dropped) = READY.with_borrow_mut(|ready| {
         // A replaced component's instance goes: only this thread still holds the component.
@@ -124,7 +157,7 @@ pub fn prepare(component: &Arc<LoadedComponent>) {
     if !needed {
         return;
     }
-    let Some(slot) = ReadySlot::take(&component.ready_slots) else {
+    let Some(slot) = ReadySlot::take(&component.ready.slots) else {
         return;
     };
     let Ok(mut store) = component.new_store() else {
@@ -136,8 +169,12 @@ pub fn prepare(component: &Arc<LoadedComponent>) {
             .as_mut()
             .poll(&mut Context::from_waker(Waker::noop()))
         {
-            Poll::Ready(Ok(proxy)) => proxy,
-            Poll::Ready(Err(_)) | Poll::Pending => return,
+            Poll::Ready(Ok(proxy)) => {
+                component.ready.given_up.store(0, Ordering::Relaxed);
+                proxy
+            }
+            Poll::Ready(Err(_)) => return give_up(component, "failed"),
+            Poll::Pending => return give_up(component, "would have waited"),
         }
     };
     READY.with_borrow_mut(|ready| {
@@ -149,4 +186,17 @@ pub fn prepare(component: &Arc<LoadedComponent>) {
             _slot: slot,
         })
     });
+}
+
+/// Counts a build given up; the last one allowed says so once.
+fn give_up(component: &LoadedComponent, why: &str) {
+    let id = &component.spec.id;
+    let in_a_row = component.ready.given_up.fetch_add(1, Ordering::Relaxed) + 1;
+    tracing::debug!(component = %id, "instance not built ahead: its instantiation {why}");
+    if in_a_row == GIVE_UP_AFTER {
+        tracing::info!(
+            component = %id,
+            "instances are no longer built ahead: the instantiation {why}, {in_a_row} times in a row (start functions that wait or fail); requests instantiate it"
+        );
+    }
 }

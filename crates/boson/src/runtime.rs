@@ -31,6 +31,7 @@ use crate::capability::redis::RedisConnections;
 use crate::capability::sqlite::Sqlite;
 use crate::guest_threads::{GuestThreads, Placement};
 use crate::host::{GuestLogs, HostState};
+use crate::ready::ReadyState;
 
 /// How often the epoch ticks; request deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -84,8 +85,9 @@ pub struct LoadedComponent {
     pub self_origin: Option<std::net::SocketAddr>,
     /// Where its next guests start (see [`GuestThreads::spawn`]).
     pub placement: Placement,
-    /// Pool slots its engine has left for instances built ahead of their request.
-    pub ready_slots: Arc<AtomicUsize>,
+    /// Its engine's pool slots for instances built ahead of their request, and whether
+    /// building its instances ahead still works ([`crate::ready`]).
+    pub ready: ReadyState,
 }
 
 /// The two handler shapes Boson serves.
@@ -435,7 +437,7 @@ impl Runtime {
                     mqtt: MqttConnections::new(backends.outbound),
                     self_origin: backends.self_origin,
                     placement: Placement::default(),
-                    ready_slots,
+                    ready: ReadyState::new(ready_slots),
                 }),
             );
         }

@@ -494,3 +494,67 @@ fn a_thread_keeps_instances_ready_for_up_to_four_components() {
         "e after the others idled: built {age} ms before its request"
     );
 }
+
+/// A component whose start functions wait (the C guest's constructor writes to stdout when
+/// `GUEST_PRINT_AT_START` is set, and the host takes stdout asynchronously) cannot be built
+/// ahead: its thread gives up three builds in a row, then stops trying, while its requests are
+/// served as ever. Another component of the same app keeps its ready instances.
+#[test]
+fn a_component_whose_instantiation_waits_is_no_longer_built_ahead_after_three_tries() {
+    let wasm = guest("c", "guest");
+    let app = AppDir::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "waits"
+[[trigger.http]]
+route = "/age-waits"
+component = "waits"
+[[trigger.http]]
+route = "/age-plain"
+component = "plain"
+[component.waits]
+source = "{0}"
+environment = {{ GUEST_PRINT_AT_START = "1" }}
+[component.plain]
+source = "{0}"
+"#,
+        wasm.display()
+    ));
+    let mut command = up_command(app.path(), &shared_cache(), &[]);
+    command
+        .env("TOKIO_WORKER_THREADS", "1")
+        .env("RUST_LOG", "info,boson::ready=debug");
+    let boson = Boson::spawn(command);
+    for _ in 0..10 {
+        assert!(instance_age(&boson, "waits") < 250);
+    }
+    // The third try's log line follows the first two.
+    assert!(
+        boson.wait_for_log(
+            "instances are no longer built ahead",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        boson.stderr()
+    );
+    let stderr = boson.stderr();
+    let attempts = stderr
+        .matches("instance not built ahead: its instantiation would have waited")
+        .count();
+    assert_eq!(attempts, 3, "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("instances are no longer built ahead")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(app.path().join(".boson/logs/waits.stdout.log"))
+        .expect("the component's stdout log");
+    assert!(log.lines().count() >= 10, "{log}");
+    // The other component is built ahead as before.
+    instance_age(&boson, "plain");
+    std::thread::sleep(Duration::from_millis(500));
+    let age = instance_age(&boson, "plain");
+    assert!(age >= 250, "plain: built {age} ms before its request");
+}
