@@ -306,7 +306,7 @@ impl HttpTrigger {
                 counters.received();
                 let timer = counters.start();
                 let response = self
-                    .call_component(component.clone(), req, &matched, client)
+                    .call_component(component.clone(), counters, req, &matched, client)
                     .await;
                 timer.finish(!response.status().is_server_error());
                 (Some(id), response)
@@ -317,6 +317,7 @@ impl HttpTrigger {
     async fn call_component(
         &self,
         component: Arc<LoadedComponent>,
+        counters: &TriggerMetrics,
         req: Request<Incoming>,
         matched: &RouteMatch<'_, Target>,
         client: SocketAddr,
@@ -339,7 +340,7 @@ impl HttpTrigger {
 
         let id = component.spec.id.clone();
         let _in_flight = InFlight::enter(&self.in_flight);
-        match run_guest(&self.runtime, component, req).await {
+        match run_guest(&self.runtime, component, counters, req).await {
             Ok(response) => response,
             Err(failure) => {
                 if exceeded.load(Ordering::Relaxed) {
@@ -392,6 +393,7 @@ fn failure_status(kind: FailureKind) -> StatusCode {
 async fn run_guest(
     runtime: &Runtime,
     component: Arc<LoadedComponent>,
+    counters: &TriggerMetrics,
     req: Request<LimitedBody>,
 ) -> Result<Response<WasiBody>, GuestFailure> {
     let timeout = component.spec.limits.timeout;
@@ -406,7 +408,10 @@ async fn run_guest(
         ));
     };
     let (mut store, ready) = match crate::ready::take(&component) {
-        Some((store, proxy)) => (store, Some(proxy)),
+        Some((store, proxy)) => {
+            counters.ran_in_ready_instance();
+            (store, Some(proxy))
+        }
         None => (component.new_store().map_err(internal)?, None),
     };
 

@@ -21,6 +21,8 @@ pub struct TriggerMetrics {
     failed: AtomicU64,
     /// Events skipped without running the guest (a cron tick while the last run still goes).
     skipped: AtomicU64,
+    /// Events whose instance was built ahead of them (HTTP, [`crate::ready`]).
+    ready: AtomicU64,
     in_flight: AtomicU64,
     guest_micros: AtomicU64,
     connected: AtomicBool,
@@ -33,6 +35,11 @@ impl TriggerMetrics {
 
     pub fn skipped(&self) {
         self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an event that ran in an instance built ahead of it.
+    pub fn ran_in_ready_instance(&self) {
+        self.ready.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Marks one event as running in a guest until the returned guard is finished or dropped.
@@ -72,6 +79,7 @@ impl TriggerMetrics {
             "handled": self.handled_count(),
             "failed": self.failed_count(),
             "skipped": self.skipped.load(Ordering::Relaxed),
+            "ready": self.ready.load(Ordering::Relaxed),
             "in_flight": self.in_flight.load(Ordering::Relaxed),
             "guest_seconds": Duration::from_micros(self.guest_micros.load(Ordering::Relaxed)).as_secs_f64(),
         })
@@ -140,6 +148,7 @@ impl Metrics {
             handled: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
+            ready: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             guest_micros: AtomicU64::new(0),
             // HTTP and cron have no broker: they are "connected" from the start.
@@ -162,7 +171,7 @@ impl Metrics {
     pub fn to_prometheus(&self) -> String {
         let triggers = self.lock();
         let mut out = String::new();
-        let series: [Series; 7] = [
+        let series: [Series; 8] = [
             (
                 "boson_events_received_total",
                 "counter",
@@ -186,6 +195,12 @@ impl Metrics {
                 "counter",
                 "Events skipped without running the guest.",
                 |t| t.skipped.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "boson_events_ready_total",
+                "counter",
+                "Events that ran in an instance built ahead of them.",
+                |t| t.ready.load(Ordering::Relaxed) as f64,
             ),
             (
                 "boson_events_in_flight",
@@ -253,15 +268,23 @@ mod tests {
         t.start().finish(false);
         t.received();
         drop(t.start());
+        t.ran_in_ready_instance();
         let json = metrics.to_json();
         assert_eq!(json[0]["received"], 3);
         assert_eq!(json[0]["handled"], 1);
         assert_eq!(json[0]["failed"], 2);
         assert_eq!(json[0]["in_flight"], 0);
+        assert_eq!(json[0]["ready"], 1);
         let text = metrics.to_prometheus();
         assert!(
             text.contains(
                 "boson_events_failed_total{trigger=\"redis\",component=\"worker\",source=\"orders\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "boson_events_ready_total{trigger=\"redis\",component=\"worker\",source=\"orders\"} 1"
             ),
             "{text}"
         );
