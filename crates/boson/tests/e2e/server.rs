@@ -344,9 +344,14 @@ fn a_full_instance_pool_answers_503_and_recovers() {
 /// `boson up` whose connections all run on one thread (`TOKIO_WORKER_THREADS=1`): the thread
 /// that built an instance ahead is the one the next request runs on.
 fn start_on_one_thread(from: &std::path::Path, extra: &[&str]) -> Boson {
+    Boson::spawn(one_thread_command(from, extra))
+}
+
+/// The command [`start_on_one_thread`] runs.
+fn one_thread_command(from: &std::path::Path, extra: &[&str]) -> std::process::Command {
     let mut command = up_command(from, &shared_cache(), extra);
     command.env("TOKIO_WORKER_THREADS", "1");
-    Boson::spawn(command)
+    command
 }
 
 /// Every request runs in an instance no request used before, whether its connection's thread
@@ -519,29 +524,11 @@ fn a_thread_keeps_instances_ready_for_up_to_four_components() {
 /// served as ever. Another component of the same app keeps its ready instances.
 #[test]
 fn a_component_whose_instantiation_waits_is_no_longer_built_ahead_after_three_tries() {
-    let wasm = guest("c", "guest");
-    let app = AppDir::new(&format!(
-        r#"spin_manifest_version = 2
-[application]
-name = "waits"
-[[trigger.http]]
-route = "/age-waits"
-component = "waits"
-[[trigger.http]]
-route = "/age-plain"
-component = "plain"
-[component.waits]
-source = "{0}"
-environment = {{ GUEST_PRINT_AT_START = "1" }}
-[component.plain]
-source = "{0}"
-"#,
-        wasm.display()
-    ));
-    let mut command = up_command(app.path(), &shared_cache(), &[]);
-    command
-        .env("TOKIO_WORKER_THREADS", "1")
-        .env("RUST_LOG", "info,boson::ready=debug");
+    let mut manifest = age_routes_manifest(&["waits", "plain"]);
+    manifest += "[component.waits.environment]\nGUEST_PRINT_AT_START = \"1\"\n";
+    let app = AppDir::new(&manifest);
+    let mut command = one_thread_command(app.path(), &[]);
+    command.env("RUST_LOG", "info,boson::ready=debug");
     let boson = Boson::spawn(command);
     for _ in 0..10 {
         assert!(instance_age(&boson, "waits") < 250);
