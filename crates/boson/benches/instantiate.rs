@@ -34,6 +34,7 @@ struct Loaded {
     runtime: Arc<Runtime>,
     component: Arc<LoadedComponent>,
     _dirs: tempfile::TempDir,
+    _logs: Option<boson::log_writer::LogGuard<std::io::Stderr>>,
 }
 
 fn hello_wasm() -> PathBuf {
@@ -70,7 +71,7 @@ fn load() -> anyhow::Result<Loaded> {
     // The server's own log subscriber (bench/run.sh starts `boson up --quiet`): with none, every
     // span the WASI bindings open on a host call is offered to the `log` crate instead, a cost
     // the server does not pay.
-    boson::cli::init_logging(&cli);
+    let logs = boson::cli::init_logging(&cli);
     let Command::Up(args) = cli.command else {
         unreachable!("parsed `boson up`")
     };
@@ -89,6 +90,7 @@ fn load() -> anyhow::Result<Loaded> {
         runtime: Arc::new(runtime),
         component,
         _dirs: dirs,
+        _logs: logs,
     })
 }
 

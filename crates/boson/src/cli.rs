@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{AppLocation, ResolveOptions, resolve};
 use crate::http::{HttpRoutes, HttpTrigger, ServerOptions};
 use crate::limits::{Limits, LimitsConfig, parse_duration, parse_size};
+use crate::log_writer::LogGuard;
 use crate::runtime::{Backends, EngineOptions, Follow, Runtime};
 use crate::runtime_config::RuntimeConfig;
 
@@ -213,16 +214,29 @@ pub struct UpArgs {
 }
 
 /// Logging to stderr: `RUST_LOG` if set, else info (warn with `--quiet`).
-pub fn init_logging(cli: &Cli) {
+///
+/// Lines are written in batches ([`crate::log_writer`]); keep the guard until exit, dropping it
+/// writes the lines still waiting. Without a thread for that, each line is written as it comes.
+#[must_use = "dropping the guard stops the batching of log lines"]
+pub fn init_logging(cli: &Cli) -> Option<LogGuard<std::io::Stderr>> {
     let default = if cli.quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match crate::log_writer::stderr() {
+        Ok((writer, guard)) => {
+            logs.with_writer(writer).init();
+            Some(guard)
+        }
+        Err(e) => {
+            logs.with_writer(std::io::stderr).init();
+            tracing::warn!("log lines are written one by one: no thread to batch them ({e})");
+            None
+        }
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -585,6 +599,7 @@ async fn stop_signal() {
             _ = term.recv() => {},
             _ = int.recv() => {},
         }
+        crate::log_writer::write_stderr_now();
         eprintln!("second signal: exiting now");
         std::process::exit(130);
     });

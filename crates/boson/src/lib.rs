@@ -31,6 +31,7 @@ pub mod guest_threads;
 pub mod host;
 pub mod http;
 pub mod limits;
+pub mod log_writer;
 pub mod metrics;
 pub mod new;
 pub mod outbound;

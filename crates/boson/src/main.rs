@@ -7,7 +7,7 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     let cli = boson::cli::Cli::parse();
-    boson::cli::init_logging(&cli);
+    let logs = boson::cli::init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -21,6 +21,8 @@ fn main() -> ExitCode {
     match runtime.block_on(boson::cli::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // The log lines still waiting go out before the error.
+            drop(logs);
             eprintln!("error: {e}");
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
