@@ -167,7 +167,8 @@ impl<W: Write> Shared<W> {
     /// a batch, or writes the thread's lines here when too much waits or no writer thread is
     /// left.
     fn append(&self, line: &[u8]) {
-        let lines = BUFFERS.with_borrow_mut(|buffers| {
+        let lines = BUFFERS.try_with(|buffers| {
+            let mut buffers = buffers.borrow_mut();
             if let Some((_, lines)) = buffers.iter().find(|(id, _)| *id == self.id) {
                 return lines.clone();
             }
@@ -178,6 +179,12 @@ impl<W: Write> Shared<W> {
             buffers.push((self.id, lines.clone()));
             lines
         });
+        // A thread that logs while it ends (a value dropped after its buffer) writes the line
+        // itself.
+        let Ok(lines) = lines else {
+            let _ = lock(&self.out).write_all(line);
+            return;
+        };
         let waiting = {
             let mut waiting = lock(&lines);
             waiting.extend_from_slice(line);
