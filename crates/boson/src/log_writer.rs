@@ -48,11 +48,13 @@ struct Shared<W> {
     threads: Mutex<Vec<Lines>>,
     /// Set by the first line of a batch; cleared by the writer thread as it takes the batch.
     pending: AtomicBool,
-    /// Whether the writer thread has something to do (`pending`, or the guard was dropped).
-    woken: Mutex<bool>,
-    wake: Condvar,
     /// The guard was dropped: no writer thread any more.
     stopped: AtomicBool,
+    /// The writer thread waits here while neither `pending` nor `stopped` is set; whoever sets
+    /// one takes the lock before telling it, so the news cannot fall between its check and
+    /// its wait.
+    idle: Mutex<()>,
+    wake: Condvar,
     /// The destination. Whoever writes takes it before taking lines, so batches go out in the
     /// order they were taken.
     out: Mutex<W>,
@@ -87,9 +89,9 @@ pub fn start<W: Write + Send + 'static>(out: W) -> io::Result<(LogWriter<W>, Log
         id: IDS.fetch_add(1, Ordering::Relaxed),
         threads: Mutex::default(),
         pending: AtomicBool::new(false),
-        woken: Mutex::new(false),
-        wake: Condvar::new(),
         stopped: AtomicBool::new(false),
+        idle: Mutex::new(()),
+        wake: Condvar::new(),
         out: Mutex::new(out),
     });
     let thread = std::thread::Builder::new()
@@ -114,19 +116,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+impl<W> Shared<W> {
+    /// Wakes the writer thread after `pending` or `stopped` was set.
+    fn tell_writer(&self) {
+        drop(lock(&self.idle));
+        self.wake.notify_one();
+    }
+}
+
 impl<W: Write> Shared<W> {
     /// The writer thread: sleeps until a line arrives, lets the batch gather, writes it.
     fn write_batches(&self) {
         loop {
-            let mut woken = lock(&self.woken);
-            while !*woken {
-                woken = self
-                    .wake
-                    .wait(woken)
-                    .unwrap_or_else(PoisonError::into_inner);
+            let mut idle = lock(&self.idle);
+            while !self.pending.load(Ordering::Acquire) && !self.stopped.load(Ordering::Acquire) {
+                idle = self.wake.wait(idle).unwrap_or_else(PoisonError::into_inner);
             }
-            *woken = false;
-            drop(woken);
+            drop(idle);
             let stopped = self.stopped.load(Ordering::Acquire);
             if !stopped {
                 std::thread::sleep(BATCH_WINDOW);
@@ -167,36 +173,45 @@ impl<W: Write> Shared<W> {
     /// a batch, or writes the thread's lines here when too much waits or no writer thread is
     /// left.
     fn append(&self, line: &[u8]) {
-        let lines = BUFFERS.try_with(|buffers| {
+        // Whether this thread wrote its lines itself; an error if its buffer is gone.
+        let written_here = BUFFERS.try_with(|buffers| {
             let mut buffers = buffers.borrow_mut();
-            if let Some((_, lines)) = buffers.iter().find(|(id, _)| *id == self.id) {
-                return lines.clone();
+            let at = match buffers.iter().position(|(id, _)| *id == self.id) {
+                Some(at) => at,
+                None => {
+                    // Buffers of writers that are gone (their tests ended) go with them.
+                    buffers.retain(|(_, lines)| Arc::strong_count(lines) > 1);
+                    let lines = Lines::default();
+                    lock(&self.threads).push(lines.clone());
+                    buffers.push((self.id, lines));
+                    buffers.len() - 1
+                }
+            };
+            let lines = &buffers[at].1;
+            let waiting = {
+                let mut waiting = lock(lines);
+                waiting.extend_from_slice(line);
+                waiting.len()
+            };
+            let write_here = self.stopped.load(Ordering::Acquire) || waiting > MAX_WAITING;
+            if write_here {
+                self.write_own(lines);
             }
-            // Buffers of writers that are gone (their tests ended) go with them.
-            buffers.retain(|(_, lines)| Arc::strong_count(lines) > 1);
-            let lines = Lines::default();
-            lock(&self.threads).push(lines.clone());
-            buffers.push((self.id, lines.clone()));
-            lines
+            write_here
         });
-        // A thread that logs while it ends (a value dropped after its buffer) writes the line
-        // itself.
-        let Ok(lines) = lines else {
-            let _ = lock(&self.out).write_all(line);
-            return;
-        };
-        let waiting = {
-            let mut waiting = lock(&lines);
-            waiting.extend_from_slice(line);
-            waiting.len()
-        };
-        if self.stopped.load(Ordering::Acquire) || waiting > MAX_WAITING {
-            self.write_own(&lines);
-        } else if !self.pending.load(Ordering::Relaxed)
-            && !self.pending.swap(true, Ordering::AcqRel)
-        {
-            *lock(&self.woken) = true;
-            self.wake.notify_one();
+        match written_here {
+            // A thread that logs while it ends (a value dropped after its buffer) writes the
+            // line itself.
+            Err(_) => {
+                let _ = lock(&self.out).write_all(line);
+            }
+            Ok(false)
+                if !self.pending.load(Ordering::Relaxed)
+                    && !self.pending.swap(true, Ordering::AcqRel) =>
+            {
+                self.tell_writer();
+            }
+            Ok(_) => {}
         }
     }
 }
@@ -204,8 +219,7 @@ impl<W: Write> Shared<W> {
 impl<W> Drop for LogGuard<W> {
     fn drop(&mut self) {
         self.shared.stopped.store(true, Ordering::Release);
-        *lock(&self.shared.woken) = true;
-        self.shared.wake.notify_one();
+        self.shared.tell_writer();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -295,13 +309,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn lines_of_several_threads_go_out_together_each_thread_in_order() {
+    /// A writer whose thread took the line `first` and is held inside its write of it until
+    /// told to go on.
+    fn held_in_first_write() -> (
+        Recorder,
+        mpsc::Sender<()>,
+        LogWriter<Recorder>,
+        LogGuard<Recorder>,
+    ) {
         let (recorder, go_on) = Recorder::held();
         let (writer, guard) = start(recorder.clone()).unwrap();
         log(&writer, "first\n");
-        // The writer thread takes the first line and is held inside its write.
         wait_until_taken(&writer);
+        (recorder, go_on, writer, guard)
+    }
+
+    #[test]
+    fn lines_of_several_threads_go_out_together_each_thread_in_order() {
+        let (recorder, go_on, writer, guard) = held_in_first_write();
         std::thread::scope(|s| {
             for t in 0..3 {
                 let writer = &writer;
@@ -371,10 +396,7 @@ mod tests {
 
     #[test]
     fn a_line_past_the_limit_is_written_before_its_logging_thread_goes_on() {
-        let (recorder, go_on) = Recorder::held();
-        let (writer, guard) = start(recorder.clone()).unwrap();
-        log(&writer, "first\n");
-        wait_until_taken(&writer);
+        let (recorder, go_on, writer, guard) = held_in_first_write();
         // The writer thread is held: the line over the limit is written by its own thread,
         // which waits for the destination rather than letting its buffer grow.
         let big = format!("{}\n", "x".repeat(MAX_WAITING));
