@@ -2,7 +2,8 @@
 # Runs every test of Boson on a fresh machine: installs the guest toolchains (cached under
 # ~/.cache/boson/tools), builds the test guests from source (cached by content hash), then
 # starts the services the tests talk to (Redis, PostgreSQL, MariaDB, Mosquitto, NATS), runs the
-# workspace's tests, then the bounded stress scripts and fuzz targets under tests/stress/.
+# workspace's tests, then the ones that must run alone (they change the machine: swap), then the
+# bounded stress scripts and fuzz targets under tests/stress/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/boson/target}"
@@ -26,6 +27,9 @@ if ! wait "$build"; then
 fi
 phase "cargo test"
 cargo test --workspace --locked
+# Tests that change the whole machine (they turn swap on) run alone, after the others.
+phase "tests that run alone"
+cargo test -p boson --test e2e --locked -- --ignored --test-threads 1
 # Bounded stress scripts and fuzz targets (about three minutes; figures in docs/RELIABILITY.md).
 phase "stress and fuzz"
 bash tests/stress/run.sh

@@ -39,6 +39,7 @@ pub mod ready;
 pub mod registry;
 pub mod runtime;
 pub mod runtime_config;
+pub mod swap;
 pub mod trigger;
 pub mod variables;
 pub mod watch;

@@ -119,6 +119,8 @@ pub struct Runtime {
     /// For the rest; built when the first such component loads.
     concurrent: std::sync::Mutex<Option<Arc<Flavor>>>,
     options: EngineOptions,
+    /// How the engines reset a finished instance's memory (decided once, at start).
+    reset: MemoryReset,
     /// Admission to the instance pool.
     pub admission: Admission,
     /// Where guests run.
@@ -135,8 +137,8 @@ struct Flavor {
 }
 
 impl Flavor {
-    fn new(options: &EngineOptions, concurrent: bool) -> anyhow::Result<Self> {
-        let engine = build_engine(options, concurrent)?;
+    fn new(options: &EngineOptions, concurrent: bool, reset: MemoryReset) -> anyhow::Result<Self> {
+        let engine = build_engine(options, concurrent, reset)?;
         let linker = build_linker(&engine, concurrent)?;
         Ok(Self {
             engine,
@@ -174,16 +176,28 @@ impl Runtime {
     /// Gives memory freed after a burst back to the system: when instances ran since the last
     /// look and none runs now, the allocator's free pages are returned (`malloc_trim`). Without
     /// it, a burst of hundreds of requests leaves the host's RSS tens of MiB above its baseline
-    /// (allocator arenas of the threads that served them).
+    /// (allocator arenas of the threads that served them). It also watches for swap turned on
+    /// after start, which the engines' reset of only the written pages is not safe with
+    /// ([`MemoryReset`]), and says so once.
     pub fn spawn_memory_trimmer(self: &Arc<Self>) {
         let runtime = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut seen = 0;
+            let mut swap_told = false;
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let Some(runtime) = runtime.upgrade() else {
                     return;
                 };
+                if runtime.reset == MemoryReset::WrittenPages
+                    && !swap_told
+                    && let Some(areas) = crate::swap::in_use()
+                {
+                    swap_told = true;
+                    tracing::error!(
+                        "swap was turned on after start ({areas}): a page the kernel swaps out while its instance runs is not reset when the instance ends, and the next instance in that slot can read it; restart Boson, which then resets instances' memory in full"
+                    );
+                }
                 let admitted = runtime
                     .admission
                     .admitted
@@ -260,9 +274,40 @@ impl Admission {
     }
 }
 
+/// How a pooled memory or table is reset when its instance ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryReset {
+    /// Only the pages the instance wrote (`PAGEMAP_SCAN`, Linux 6.7+; elsewhere Wasmtime falls
+    /// back to `Whole`). Safe only while none of the process's pages can be swapped out: a
+    /// written page the kernel swapped out is not seen by the scan and keeps its contents.
+    WrittenPages,
+    /// The whole kept-resident part in place, the rest returned to the system.
+    Whole,
+}
+
+impl MemoryReset {
+    /// `WrittenPages` unless the kernel may swap this process out ([`crate::swap::in_use`]);
+    /// says so when it may.
+    pub fn detect() -> Self {
+        match crate::swap::in_use() {
+            None => Self::WrittenPages,
+            Some(areas) => {
+                tracing::warn!(
+                    "swap is on ({areas}): a finished instance's memory is reset in full, not only the pages it wrote, so no page swapped out while it ran can reach the next instance; for the faster reset run Boson where it cannot swap (swap off, or a cgroup with memory.swap.max = 0)"
+                );
+                Self::Whole
+            }
+        }
+    }
+}
+
 /// Builds an engine, with the component model's concurrency or without; falls back to
 /// on-demand allocation if the pool cannot be reserved.
-pub fn build_engine(options: &EngineOptions, concurrent: bool) -> anyhow::Result<Engine> {
+pub fn build_engine(
+    options: &EngineOptions,
+    concurrent: bool,
+    reset: MemoryReset,
+) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     if concurrent {
         config.wasm_component_model_async(true);
@@ -299,10 +344,14 @@ pub fn build_engine(options: &EngineOptions, concurrent: bool) -> anyhow::Result
             // Reset small instances with memset instead of madvise: fewer syscalls per request.
             // Decommits are not batched: a batch waits until it is full, so after a burst of
             // big instances (memory bombs) up to a batch of whole memories stayed resident.
-            // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), reset only the pages an instance
-            // dirtied, instead of memsetting the whole kept-resident prefix: a Rust guest's
-            // 1 MiB stack region would otherwise be cleared in full after every request.
-            .pagemap_scan(wasmtime::Enabled::Auto)
+            // Where the kernel has PAGEMAP_SCAN (Linux 6.7+) and cannot swap the pool out,
+            // reset only the pages an instance dirtied, instead of memsetting the whole
+            // kept-resident prefix: a Rust guest's 1 MiB stack region would otherwise be
+            // cleared in full after every request.
+            .pagemap_scan(match reset {
+                MemoryReset::WrittenPages => wasmtime::Enabled::Auto,
+                MemoryReset::Whole => wasmtime::Enabled::No,
+            })
             .linear_memory_keep_resident(options.keep_resident)
             .table_keep_resident(options.keep_resident)
             .async_stack_keep_resident(64 << 10)
@@ -366,10 +415,12 @@ const TRIGGER_TYPE_INTERFACES: [&str; 4] = [
 impl Runtime {
     /// Builds the plain engine and its linker, and sizes the instance pool.
     pub fn new(options: &EngineOptions) -> anyhow::Result<Self> {
+        let reset = MemoryReset::detect();
         Ok(Self {
-            plain: Flavor::new(options, false)?,
+            plain: Flavor::new(options, false, reset)?,
             concurrent: Default::default(),
             options: options.clone(),
+            reset,
             admission: Admission::new(
                 options.pool_instances as usize,
                 options.max_queued,
@@ -474,7 +525,7 @@ impl Runtime {
         if let Some(flavor) = &*slot {
             return Ok(flavor.clone());
         }
-        let flavor = Arc::new(Flavor::new(&self.options, true)?);
+        let flavor = Arc::new(Flavor::new(&self.options, true, self.reset)?);
         *slot = Some(flavor.clone());
         Ok(flavor)
     }

@@ -665,6 +665,24 @@ static void route_busy(exports_wasi_http_incoming_handler_own_response_outparam_
     respond_text(out, 200, "done\n");
 }
 
+/* 64 KiB of zeros in a fresh instance. Each request counts the bytes it finds set, sets them all,
+ * then waits <ms> milliseconds before it answers the count: anything but 0 is what an earlier
+ * request left, seen because its instance's memory was not reset. */
+static volatile unsigned char residue[64 * 1024] __attribute__((aligned(4096)));
+
+static void route_residue(exports_wasi_http_incoming_handler_own_response_outparam_t out, const char *rest) {
+    size_t found = 0;
+    for (size_t i = 0; i < sizeof residue; i++) found += residue[i] != 0;
+    for (size_t i = 0; i < sizeof residue; i++) residue[i] = 0xA5;
+    wasi_clocks_monotonic_clock_own_pollable_t p =
+        wasi_clocks_monotonic_clock_subscribe_duration(strtoull(rest, NULL, 10) * 1000000ull);
+    wasi_io_poll_method_pollable_block(wasi_io_poll_borrow_pollable(p));
+    wasi_io_poll_pollable_drop_own(p);
+    char text[32];
+    snprintf(text, sizeof text, "%zu\n", found);
+    respond_text(out, 200, text);
+}
+
 static void route_echo(exports_wasi_http_incoming_handler_own_response_outparam_t out,
                        exports_wasi_http_incoming_handler_own_incoming_request_t request,
                        const char *path_with_query) {
@@ -782,6 +800,8 @@ void exports_wasi_http_incoming_handler_handle(
         route_age(response_out);
     } else if (strcmp(first, "busy") == 0) {
         route_busy(response_out, rest);
+    } else if (strcmp(first, "residue") == 0) {
+        route_residue(response_out, rest);
     } else if (strcmp(first, "fs") == 0) {
         route_fs(response_out, rest);
     } else if (strcmp(first, "abuse") == 0) {

@@ -376,6 +376,139 @@ fn every_request_runs_in_an_instance_no_request_used_before() {
     }
 }
 
+/// What an instance wrote never reaches a later one, even when the kernel swapped the page out
+/// while the instance ran (the reset that scans for written pages does not see swapped-out
+/// ones). The guest's `/residue/<ms>` sets a 64 KiB block and holds it; meanwhile everything of
+/// Boson's that can be swapped out is, again and again; the next instance must find the block
+/// all zeros. A Boson started before swap was on, which cannot change its reset, says so.
+/// Turns swap on for the whole machine, so `scripts/test.sh` runs it alone, after the other
+/// tests.
+#[test]
+#[ignore = "turns swap on for the whole machine (root); scripts/test.sh runs it alone"]
+fn a_page_swapped_out_while_its_instance_ran_is_reset_for_the_next() {
+    let app = AppDir::new(&single_component_manifest(&guest("c", "guest"), ""));
+    let before = Boson::start(app.path(), &[]);
+    assert_eq!(before.get("/hello").status, 200);
+    let _swap = SwapFile::on();
+    assert!(
+        before.wait_for_log("swap was turned on after start", Duration::from_secs(10)),
+        "{}",
+        before.stderr()
+    );
+    let boson = start_on_one_thread(app.path(), &[]);
+    assert!(
+        boson.wait_for_log("swap is on", Duration::from_secs(10)),
+        "{}",
+        boson.stderr()
+    );
+    for round in 0..3 {
+        std::thread::scope(|s| {
+            let held = s.spawn(|| boson.get("/residue/1500"));
+            boson.wait_in_flight(1);
+            while !held.is_finished() {
+                page_out(boson.pid());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let r = held.join().unwrap();
+            assert_eq!((r.status, r.text()), (200, "0\n".into()), "round {round}");
+        });
+        let r = boson.get("/residue/0");
+        assert_eq!(
+            (r.status, r.text()),
+            (200, "0\n".into()),
+            "round {round}: bytes an earlier instance set\n{}",
+            boson.stderr()
+        );
+    }
+}
+
+/// A swap file, on for the life of the value.
+struct SwapFile {
+    dir: tempfile::TempDir,
+}
+
+impl SwapFile {
+    fn on() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("swap");
+        let run = |program: &str, args: &[&std::ffi::OsStr]| {
+            let out = std::process::Command::new(program)
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| panic!("{program}: {e}"));
+            assert!(
+                out.status.success(),
+                "{program} {args:?} (this test needs root): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(
+            "fallocate",
+            &["-l".as_ref(), "512M".as_ref(), file.as_os_str()],
+        );
+        run("chmod", &["600".as_ref(), file.as_os_str()]);
+        run("mkswap", &[file.as_os_str()]);
+        run("swapon", &[file.as_os_str()]);
+        Self { dir }
+    }
+}
+
+impl Drop for SwapFile {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("swapoff")
+            .arg(self.dir.path().join("swap"))
+            .status();
+    }
+}
+
+/// Asks the kernel to swap out every private writable mapping of process `pid`
+/// (`process_madvise(MADV_PAGEOUT)`); pages it cannot move stay where they are.
+fn page_out(pid: i32) {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    // SAFETY: plain syscalls on a pid and an fd of our own; the kernel checks the ranges.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    assert!(
+        pidfd >= 0,
+        "pidfd_open: {}",
+        std::io::Error::last_os_error()
+    );
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if !(perms.starts_with("rw") && perms.ends_with('p')) {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (
+            usize::from_str_radix(start, 16),
+            usize::from_str_radix(end, 16),
+        ) else {
+            continue;
+        };
+        let range = libc::iovec {
+            iov_base: start as *mut libc::c_void,
+            iov_len: end - start,
+        };
+        // SAFETY: as above; the iovec describes memory of the other process, not ours.
+        unsafe {
+            libc::syscall(
+                libc::SYS_process_madvise,
+                pidfd,
+                &range as *const libc::iovec,
+                1,
+                libc::MADV_PAGEOUT,
+                0,
+            )
+        };
+    }
+    // SAFETY: closing the fd opened above.
+    unsafe { libc::close(pidfd as i32) };
+}
+
 /// An instance built ahead of its request gets the component's whole deadline from the moment
 /// its request takes it, however long it waited: a guest computing for 100 ms, with a 400 ms
 /// deadline, in an instance built a second before.
