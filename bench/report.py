@@ -42,6 +42,13 @@ say(f"- Machine: {R['cores']} cores, {R['cpu_model']}, {R['mem_gib']} GiB. Load 
     f"15 min) {R['load_before']} before the run and {R['load_after']} after it: the machine is "
     "shared (other builds and tests run beside the suite), so absolute figures are noisy; compare "
     "the ratios, which come from one run.")
+if R.get("swap"):
+    say(f"- Swap: on ({R['swap']}), so Boson reset each finished instance's kept-resident memory in "
+        "full (docs/REFERENCE.md, \"Nothing left by earlier instances\"); on a host without swap it "
+        "resets only the pages an instance wrote, which is faster.")
+else:
+    say("- Swap: off, so Boson reset only the pages each finished instance wrote (docs/REFERENCE.md, "
+        "\"Nothing left by earlier instances\").")
 say(f"- Boson {R['boson_version']}; {R['wasmtime_version']} (`wasmtime serve`, built by the suite "
     f"with `cargo install wasmtime-cli`); {R['wrk_version']}; rustc {R['rustc_version']}.")
 say("- Components (tests/guests, built by `tests/guests/build.sh`), the same `.wasm` for Boson and "
