@@ -261,6 +261,7 @@ impl HttpTrigger {
             "/.well-known/boson/status" => {
                 let status = serde_json::json!({
                     "in_flight": self.in_flight.load(Ordering::SeqCst),
+                    "memory_reset": self.runtime.memory_reset().name(),
                     "triggers": self.metrics.to_json(),
                 });
                 let mut r = text_response(StatusCode::OK, status.to_string());

@@ -286,6 +286,14 @@ pub enum MemoryReset {
 }
 
 impl MemoryReset {
+    /// The name `/.well-known/boson/status` gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WrittenPages => "written-pages",
+            Self::Whole => "whole",
+        }
+    }
+
     /// `WrittenPages` unless the kernel may swap this process out ([`crate::swap::in_use`]);
     /// says so when it may.
     pub fn detect() -> Self {
@@ -428,6 +436,11 @@ impl Runtime {
             ),
             guests: GuestThreads::new()?,
         })
+    }
+
+    /// How the engines reset a finished instance's memory.
+    pub fn memory_reset(&self) -> MemoryReset {
+        self.reset
     }
 
     /// Compiles (or loads from cache) and pre-instantiates every component of `app`.

@@ -400,6 +400,7 @@ fn a_page_swapped_out_while_its_instance_ran_is_reset_for_the_next() {
             "{}",
             before.stderr()
         );
+        assert_eq!(memory_reset(before), "written-pages");
     }
     let boson = start_on_one_thread(app.path(), &[]);
     assert!(
@@ -407,6 +408,7 @@ fn a_page_swapped_out_while_its_instance_ran_is_reset_for_the_next() {
         "{}",
         boson.stderr()
     );
+    assert_eq!(memory_reset(&boson), "whole");
     for round in 0..3 {
         std::thread::scope(|s| {
             let held = s.spawn(|| boson.get("/residue/1500"));
@@ -426,6 +428,15 @@ fn a_page_swapped_out_while_its_instance_ran_is_reset_for_the_next() {
             boson.stderr()
         );
     }
+}
+
+/// How `boson` resets a finished instance's memory (`/.well-known/boson/status`).
+fn memory_reset(boson: &Boson) -> String {
+    let status = boson.get("/.well-known/boson/status").json();
+    status["memory_reset"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no memory_reset in {status}"))
+        .to_string()
 }
 
 /// A swap file, on for the life of the value.
