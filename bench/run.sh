@@ -2,8 +2,8 @@
 # Boson's benchmark suite: one command, writes docs/BENCHMARKS.md.
 #
 # Peers: the same hello-world components served by Boson (defaults) and by `wasmtime serve`
-# (wasmtime-cli at Boson's wasmtime version), and a native hyper server (bench/native-hello) as
-# the floor. Measures, in this order:
+# (wasmtime-cli 48.0.8, the CLI's newest 48.x release), and a native hyper server
+# (bench/native-hello) as the floor. Measures, in this order:
 #   1. in-process cost of one request (criterion: crates/boson/benches/instantiate.rs), and
 #      where it goes (store, instantiate, call, drop) for the C and Python hellos;
 #   2. throughput and latency (wrk on loopback, bench/percentiles.lua for p99.9): fixed
@@ -34,6 +34,8 @@ CONNECTIONS_INTERPRETED=${BENCH_CONNECTIONS_INTERPRETED:-"16 64"}
 RATE=${BENCH_RATE:-5000}
 CPU_SECONDS=10
 SAMPLES=${BENCH_SAMPLES:-10}
+# The newest 48.x wasmtime-cli on crates.io. Boson's wasmtime is 48.0.10: its patch releases
+# since 48.0.8 add checks (component-model async, memory growth, export lookup), no speed work.
 WASMTIME_VERSION=48.0.8
 WORK=$(mktemp -d)
 RESULTS=$WORK/results

@@ -15,7 +15,7 @@ use crate::log_writer::LogGuard;
 use crate::runtime::{Backends, EngineOptions, Follow, Runtime};
 use crate::runtime_config::RuntimeConfig;
 
-const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (wasmtime 48.0.8)");
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (wasmtime 48.0.10)");
 
 /// Boson runs WebAssembly components as HTTP handlers: a fresh, sandboxed instance per request.
 #[derive(Debug, Parser)]

@@ -2,11 +2,12 @@
 //! instance's memory is reset.
 //!
 //! Wasmtime's cheap reset (`PAGEMAP_SCAN`) asks the kernel which pages an instance wrote and
-//! resets only those. It counts a page as written only while the page is in memory: one the
-//! kernel swapped out before the instance ended is neither reset nor decommitted, and the next
-//! instance in that slot reads what the last one wrote there. So the runtime uses the scan
-//! only where nothing of the process can be swapped out, and resets the whole kept-resident
-//! part of a memory otherwise.
+//! resets only those. Up to 48.0.10 (48.0.11 fixes it, but cannot be built from crates.io
+//! yet) it counts a page as written only while the page is in memory: one the kernel swapped
+//! out before the instance ended is neither reset nor decommitted, and the next instance in
+//! that slot reads what the last one wrote there. So the runtime uses the scan only where
+//! nothing of the process can be swapped out, and resets the whole kept-resident part of a
+//! memory otherwise.
 
 use std::path::{Path, PathBuf};
 
