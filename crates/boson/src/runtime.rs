@@ -277,9 +277,9 @@ impl Admission {
 /// How a pooled memory or table is reset when its instance ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemoryReset {
-    /// Only the pages the instance wrote (`PAGEMAP_SCAN`, Linux 6.7+; elsewhere Wasmtime falls
-    /// back to `Whole`). Safe only while none of the process's pages can be swapped out: a
-    /// written page the kernel swapped out is not seen by the scan and keeps its contents.
+    /// Only the pages the instance wrote (`PAGEMAP_SCAN`, Linux 6.7+). Safe only while none of
+    /// the process's pages can be swapped out: Wasmtime 48.0.10's scan does not see a written
+    /// page the kernel swapped out, which keeps its contents.
     WrittenPages,
     /// The whole kept-resident part in place, the rest returned to the system.
     Whole,
@@ -294,19 +294,42 @@ impl MemoryReset {
         }
     }
 
-    /// `WrittenPages` unless the kernel may swap this process out ([`crate::swap::in_use`]);
-    /// says so when it may.
+    /// `WrittenPages` where the kernel has `PAGEMAP_SCAN` and cannot swap this process out
+    /// ([`crate::swap::in_use`]); says why when not.
     pub fn detect() -> Self {
-        match crate::swap::in_use() {
-            None => Self::WrittenPages,
-            Some(areas) => {
-                tracing::warn!(
-                    "swap is on ({areas}): a finished instance's memory is reset in full, not only the pages it wrote, so no page swapped out while it ran can reach the next instance; for the faster reset run Boson where it cannot swap (swap off, or a cgroup with memory.swap.max = 0)"
-                );
-                Self::Whole
-            }
+        if let Some(areas) = crate::swap::in_use() {
+            tracing::warn!(
+                "swap is on ({areas}): a finished instance's memory is reset in full, not only the pages it wrote, so no page swapped out while it ran can reach the next instance; for the faster reset run Boson where it cannot swap (swap off, or a cgroup with memory.swap.max = 0)"
+            );
+            return Self::Whole;
         }
+        if !pagemap_scan_available() {
+            tracing::info!(
+                "the kernel has no PAGEMAP_SCAN (Linux 6.7+): a finished instance's memory is reset in full, not only the pages it wrote, which costs guests with large stacks or heaps more CPU per request"
+            );
+            return Self::Whole;
+        }
+        Self::WrittenPages
     }
+}
+
+/// Whether Wasmtime can reset pooled memory with `PAGEMAP_SCAN` here: Wasmtime's own probe,
+/// run by building an engine with a one-slot pool that requires it.
+fn pagemap_scan_available() -> bool {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(1)
+        .total_core_instances(1)
+        .total_memories(1)
+        .total_tables(1)
+        .total_stacks(1)
+        .max_memory_size(1 << 16)
+        .pagemap_scan(wasmtime::Enabled::Yes);
+    let mut config = Config::new();
+    config
+        .memory_reservation(1 << 16)
+        .memory_guard_size(0)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config).is_ok()
 }
 
 /// Builds an engine, with the component model's concurrency or without; falls back to
@@ -929,6 +952,17 @@ fn link_pending_imports(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pagemap_probe_finds_the_scan_on_a_kernel_that_has_it() {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut numbers = release
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|n| n.parse::<u32>().unwrap_or(0));
+        let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+        // PAGEMAP_SCAN came with Linux 6.7.
+        assert_eq!(pagemap_scan_available(), version >= (6, 7), "{release}");
+    }
 
     #[test]
     fn the_first_epoch_deadline_re_arms_later_ones_yield_and_the_wall_clock_deadline_interrupts() {

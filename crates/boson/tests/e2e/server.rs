@@ -413,12 +413,19 @@ fn a_page_swapped_out_while_its_instance_ran_is_reset_for_the_next() {
         std::thread::scope(|s| {
             let held = s.spawn(|| boson.get("/residue/1500"));
             boson.wait_in_flight(1);
+            let mut swapped_kib = 0;
             while !held.is_finished() {
                 page_out(boson.pid());
+                swapped_kib = swapped_kib.max(swapped_kib_of(boson.pid()));
                 std::thread::sleep(Duration::from_millis(50));
             }
             let r = held.join().unwrap();
             assert_eq!((r.status, r.text()), (200, "0\n".into()), "round {round}");
+            // Without pages in swap, the round shows nothing.
+            assert!(
+                swapped_kib > 0,
+                "round {round}: nothing of Boson's was swapped out"
+            );
         });
         let r = boson.get("/residue/0");
         assert_eq!(
@@ -437,6 +444,16 @@ fn memory_reset(boson: &Boson) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no memory_reset in {status}"))
         .to_string()
+}
+
+/// How much of process `pid`'s memory is in swap (`VmSwap`), in KiB.
+fn swapped_kib_of(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmSwap:"))
+        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// A swap file, on for the life of the value.
