@@ -50,6 +50,34 @@ fn second_start_compiles_nothing() {
 }
 
 #[test]
+fn each_request_is_logged_with_its_duration_in_whole_microseconds() {
+    let cache = tempfile::tempdir().unwrap();
+    let boson = Boson::start_with_cache(&guest("c", "hello"), cache.path(), &[]);
+    for _ in 0..20 {
+        assert_eq!(boson.get("/").status, 200);
+    }
+    assert!(
+        boson.wait_for_log("path=\"/\" component=\"", Duration::from_secs(10)),
+        "{}",
+        boson.stderr()
+    );
+    let stderr = boson.stderr();
+    let durations: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("path=\"/\" component=\""))
+        .filter_map(|line| line.split_once("duration_ms=").map(|(_, ms)| ms.trim()))
+        .collect();
+    assert!(!durations.is_empty(), "{stderr}");
+    for ms in durations {
+        let decimals = ms.split_once('.').map_or(0, |(_, fraction)| fraction.len());
+        assert!(
+            decimals <= 3 && ms.parse::<f64>().is_ok_and(|ms| ms > 0.0),
+            "duration_ms={ms}"
+        );
+    }
+}
+
+#[test]
 fn sigterm_lets_in_flight_requests_finish() {
     let app = AppDir::new(&single_component_manifest(&guest("c", "guest"), ""));
     let mut boson = Boson::start(app.path(), &[]);
