@@ -224,16 +224,6 @@ fn stop_closes_the_listener_at_once_and_a_second_signal_exits_at_once() {
     );
 }
 
-/// A line of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
-fn proc_status_kib(pid: i32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 /// A guest asking the host for 1 GiB of random bytes, 100,000 headers, the largest header its
 /// memory holds (it tries 1 GiB) and a million resource handles: each is refused, no panic, and
 /// the host's peak RSS stays within 200 MiB of where it started. The memory cap is 64 MiB

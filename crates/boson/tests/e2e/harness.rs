@@ -430,3 +430,13 @@ impl TestServer {
         Self { addr, hits }
     }
 }
+
+/// A line of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`, `VmSwap`).
+pub fn proc_status_kib(pid: i32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}

@@ -444,7 +444,7 @@ fn a_page_swapped_out_while_its_instance_ran_is_reset_for_the_next() {
             let mut swapped_kib = 0;
             while !held.is_finished() {
                 page_out(boson.pid());
-                swapped_kib = swapped_kib.max(swapped_kib_of(boson.pid()));
+                swapped_kib = swapped_kib.max(proc_status_kib(boson.pid(), "VmSwap"));
                 std::thread::sleep(Duration::from_millis(50));
             }
             let r = held.join().unwrap();
@@ -472,16 +472,6 @@ fn memory_reset(boson: &Boson) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no memory_reset in {status}"))
         .to_string()
-}
-
-/// How much of process `pid`'s memory is in swap (`VmSwap`), in KiB.
-fn swapped_kib_of(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmSwap:"))
-        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// A swap file, on for the life of the value.
