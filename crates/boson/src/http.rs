@@ -319,7 +319,7 @@ impl HttpTrigger {
     async fn call_component(
         &self,
         component: Arc<LoadedComponent>,
-        counters: &TriggerMetrics,
+        counters: &Arc<TriggerMetrics>,
         req: Request<Incoming>,
         matched: &RouteMatch<'_, Target>,
         client: SocketAddr,
@@ -395,7 +395,7 @@ fn failure_status(kind: FailureKind) -> StatusCode {
 async fn run_guest(
     runtime: &Runtime,
     component: Arc<LoadedComponent>,
-    counters: &TriggerMetrics,
+    counters: &Arc<TriggerMetrics>,
     req: Request<LimitedBody>,
 ) -> Result<Response<WasiBody>, GuestFailure> {
     let timeout = component.spec.limits.timeout;
@@ -437,7 +437,10 @@ async fn run_guest(
                 })
                 .map_err(|e| internal(e.into()))?;
             let pre = pre.clone();
-            let next = component.clone();
+            let next = Next {
+                component: component.clone(),
+                counters: counters.clone(),
+            };
             runtime.guests.start(
                 &component.placement,
                 tokio::time::timeout(timeout, async move {
@@ -543,13 +546,18 @@ fn unanswered(
 }
 
 /// What a guest that returned leaves behind: its store (memory to reset, host resources to
-/// free) and its instance slot, free again once the store is gone; and the component whose
-/// next instance this thread then builds ahead ([`crate::ready`]), for a component that can
-/// have one.
+/// free) and its instance slot, free again once the store is gone; and, for a component that
+/// can have one, what this thread then builds ahead ([`crate::ready`]).
 struct Spent {
     store: Store<HostState>,
     slot: InstanceSlot,
-    next: Option<Arc<LoadedComponent>>,
+    next: Option<Next>,
+}
+
+/// The component whose next instance is built ahead, and its route's counters.
+struct Next {
+    component: Arc<LoadedComponent>,
+    counters: Arc<TriggerMetrics>,
 }
 
 thread_local! {
@@ -601,8 +609,12 @@ fn drop_spent() {
     while let Some(Spent { store, slot, next }) = SPENT.with_borrow_mut(Vec::pop) {
         drop(store);
         drop(slot);
-        if let Some(component) = next {
-            crate::ready::prepare(&component);
+        if let Some(Next {
+            component,
+            counters,
+        }) = next
+        {
+            crate::ready::prepare(&component, &counters);
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct TriggerMetrics {
     skipped: AtomicU64,
     /// Events whose instance was built ahead of them (HTTP, [`crate::ready`]).
     ready: AtomicU64,
+    /// Instances built ahead after this trigger's events that no event took: dropped when
+    /// their component was replaced or their place went to another component's.
+    ready_unused: AtomicU64,
     in_flight: AtomicU64,
     guest_micros: AtomicU64,
     connected: AtomicBool,
@@ -40,6 +43,11 @@ impl TriggerMetrics {
     /// Counts an event that ran in an instance built ahead of it.
     pub fn ran_in_ready_instance(&self) {
         self.ready.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an instance built ahead after one of this trigger's events, dropped unused.
+    pub fn ready_unused(&self) {
+        self.ready_unused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Marks one event as running in a guest until the returned guard is finished or dropped.
@@ -80,6 +88,7 @@ impl TriggerMetrics {
             "failed": self.failed_count(),
             "skipped": self.skipped.load(Ordering::Relaxed),
             "ready": self.ready.load(Ordering::Relaxed),
+            "ready_unused": self.ready_unused.load(Ordering::Relaxed),
             "in_flight": self.in_flight.load(Ordering::Relaxed),
             "guest_seconds": Duration::from_micros(self.guest_micros.load(Ordering::Relaxed)).as_secs_f64(),
         })
@@ -149,6 +158,7 @@ impl Metrics {
             failed: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
             ready: AtomicU64::new(0),
+            ready_unused: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             guest_micros: AtomicU64::new(0),
             // HTTP and cron have no broker: they are "connected" from the start.
@@ -171,7 +181,7 @@ impl Metrics {
     pub fn to_prometheus(&self) -> String {
         let triggers = self.lock();
         let mut out = String::new();
-        let series: [Series; 8] = [
+        let series: [Series; 9] = [
             (
                 "boson_events_received_total",
                 "counter",
@@ -201,6 +211,12 @@ impl Metrics {
                 "counter",
                 "Events that ran in an instance built ahead of them.",
                 |t| t.ready.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "boson_ready_instances_unused_total",
+                "counter",
+                "Instances built ahead after the trigger's events and dropped without serving one.",
+                |t| t.ready_unused.load(Ordering::Relaxed) as f64,
             ),
             (
                 "boson_events_in_flight",
@@ -269,12 +285,15 @@ mod tests {
         t.received();
         drop(t.start());
         t.ran_in_ready_instance();
+        t.ready_unused();
+        t.ready_unused();
         let json = metrics.to_json();
         assert_eq!(json[0]["received"], 3);
         assert_eq!(json[0]["handled"], 1);
         assert_eq!(json[0]["failed"], 2);
         assert_eq!(json[0]["in_flight"], 0);
         assert_eq!(json[0]["ready"], 1);
+        assert_eq!(json[0]["ready_unused"], 2);
         let text = metrics.to_prometheus();
         assert!(
             text.contains(
@@ -285,6 +304,12 @@ mod tests {
         assert!(
             text.contains(
                 "boson_events_ready_total{trigger=\"redis\",component=\"worker\",source=\"orders\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "boson_ready_instances_unused_total{trigger=\"redis\",component=\"worker\",source=\"orders\"} 2"
             ),
             "{text}"
         );

@@ -12,7 +12,9 @@
 //! given up, and after `GIVE_UP_AFTER` (3) in a row the component is no longer built ahead.
 //!
 //! Every request still gets an instance no request used before: a ready instance is taken by
-//! one request at most, and dropped unused if its component was replaced. The pool holds
+//! one request at most, and dropped unused if its component was replaced or it gave its place
+//! up; each such drop is counted, on the route whose answer built it
+//! ([`TriggerMetrics::ready_unused`]), so the work done for nothing shows. The pool holds
 //! slots for ready instances beyond admission's (`EngineOptions::ready_instances`), so they
 //! never take a slot a running request needs.
 
@@ -27,6 +29,7 @@ use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::Proxy;
 
 use crate::host::HostState;
+use crate::metrics::TriggerMetrics;
 use crate::runtime::{HandlerPre, LoadedComponent};
 
 /// Components a connection thread keeps an instance ready for, at most.
@@ -56,7 +59,16 @@ struct Ready {
     store: Store<HostState>,
     proxy: Proxy,
     built: Instant,
+    /// The counters of the route whose answer built it, told if it is dropped unused.
+    counters: Arc<TriggerMetrics>,
     _slot: ReadySlot,
+}
+
+impl Ready {
+    /// Drops an instance no request took, and counts it.
+    fn discard(self) {
+        self.counters.ready_unused();
+    }
 }
 
 /// A component's side of building its instances ahead: its engine's free pool slots for ready
@@ -117,12 +129,12 @@ pub fn take(component: &Arc<LoadedComponent>) -> Option<(Store<HostState>, Proxy
     Some((store, proxy))
 }
 
-/// After this thread answered a request with an instance of `component`: builds the next one,
-/// unless the thread keeps one already, or keeps [`PER_THREAD`] of other components that
-/// still serve and none of them has waited longer than [`IDLE`]. An instantiation that fails
-/// or would wait (I/O, an epoch tick's yield) is given up; the request will instantiate and
-/// report it.
-pub fn prepare(component: &Arc<LoadedComponent>) {
+/// After this thread answered a request with an instance of `component`, on the route that
+/// `counters` count: builds the next one, unless the thread keeps one already, or keeps
+/// [`PER_THREAD`] of other components that still serve and none of them has waited longer than
+/// [`IDLE`]. An instantiation that fails or would wait (I/O, an epoch tick's yield) is given
+/// up; the request will instantiate and report it.
+pub fn prepare(component: &Arc<LoadedComponent>, counters: &Arc<TriggerMetrics>) {
     let Some(HandlerPre::P2(pre)) = &component.http else {
         return;
     };
@@ -153,7 +165,7 @@ pub fn prepare(component: &Arc<LoadedComponent>) {
         (true, dropped)
     });
     // Dropped outside the borrow: a store's drop runs host code.
-    drop(dropped);
+    dropped.into_iter().for_each(Ready::discard);
     if !needed {
         return;
     }
@@ -183,6 +195,7 @@ pub fn prepare(component: &Arc<LoadedComponent>) {
             store,
             proxy,
             built: now,
+            counters: counters.clone(),
             _slot: slot,
         })
     });

@@ -205,6 +205,21 @@ impl Boson {
         request(self.addr, "GET", path, &[], b"")
     }
 
+    /// One counter (`received`, `ready`, `ready_unused` …) of the HTTP route `route`, from the
+    /// host's status endpoint.
+    pub fn route_count(&self, route: &str, field: &str) -> u64 {
+        let status = self.get("/.well-known/boson/status").json();
+        let entry = status["triggers"]
+            .as_array()
+            .expect("a list of triggers")
+            .iter()
+            .find(|t| t["trigger"] == "http" && t["source"] == route)
+            .unwrap_or_else(|| panic!("no status entry for {route}: {status}"));
+        entry[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no count {field} for {route}: {status}"))
+    }
+
     /// Polls the host's status endpoint until `n` requests are inside guests.
     pub fn wait_in_flight(&self, n: u64) {
         let deadline = Instant::now() + Duration::from_secs(30);

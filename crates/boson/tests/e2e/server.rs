@@ -642,19 +642,6 @@ fn instance_age(boson: &Boson, id: &str) -> u64 {
         .expect("the guest answers whole milliseconds")
 }
 
-/// How many requests to `route` ran in an instance built ahead of them (`/.well-known/boson/status`).
-fn ready_count(boson: &Boson, route: &str) -> u64 {
-    let status = boson.get("/.well-known/boson/status").json();
-    let entry = status["triggers"]
-        .as_array()
-        .expect("a list of triggers")
-        .iter()
-        .find(|t| t["trigger"] == "http" && t["source"] == route)
-        .unwrap_or_else(|| panic!("no status entry for {route}: {status}"))
-        .clone();
-    entry["ready"].as_u64().expect("a count")
-}
-
 /// A thread keeps an instance ready for each of several components, up to four; the place of
 /// one nobody took for a second goes to a component that needs one. Requests run on one thread;
 /// the guest's `/age…` route says how long before its request its instance was built (about 0
@@ -699,8 +686,19 @@ fn a_thread_keeps_instances_ready_for_up_to_four_components() {
     // The status counts what the ages showed: a, b, c and d served three requests each in
     // instances built ahead (round 0's second, round 1's first and second), e one.
     for (id, ready) in [("a", 3), ("b", 3), ("c", 3), ("d", 3), ("e", 1)] {
-        assert_eq!(ready_count(&boson, &format!("/age-{id}")), ready, "{id}");
+        assert_eq!(
+            boson.route_count(&format!("/age-{id}"), "ready"),
+            ready,
+            "{id}"
+        );
     }
+    // The one instance whose place went to e was dropped unused, and counted on its route.
+    let unused: Vec<u64> = ids
+        .iter()
+        .map(|id| boson.route_count(&format!("/age-{id}"), "ready_unused"))
+        .collect();
+    assert_eq!(unused.iter().sum::<u64>(), 1, "{unused:?}");
+    assert_eq!(unused[4], 0, "{unused:?}");
 }
 
 /// A component whose start functions wait (the C guest's constructor writes to stdout when
@@ -747,6 +745,6 @@ fn a_component_whose_instantiation_waits_is_no_longer_built_ahead_after_three_tr
     std::thread::sleep(Duration::from_millis(500));
     let age = instance_age(&boson, "plain");
     assert!(age >= 250, "plain: built {age} ms before its request");
-    assert_eq!(ready_count(&boson, "/age-waits"), 0);
-    assert_eq!(ready_count(&boson, "/age-plain"), 1);
+    assert_eq!(boson.route_count("/age-waits", "ready"), 0);
+    assert_eq!(boson.route_count("/age-plain", "ready"), 1);
 }

@@ -258,4 +258,7 @@ fn after_a_reload_no_request_runs_in_an_instance_of_the_old_version() {
     );
     let body = try_get(boson.addr, "/count").unwrap();
     assert!(body.contains("Hello"), "{body}");
+    // That answer's thread dropped the old version's instance, unused, and counted it.
+    assert_eq!(boson.route_count("/...", "ready_unused"), 1);
+    assert_eq!(boson.route_count("/...", "ready"), 0);
 }
