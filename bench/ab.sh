@@ -13,11 +13,14 @@
 # Knobs: AB_CONNECTIONS (default "1 16 64"), AB_RUNS (3), AB_DURATION (5 s), AB_WASM (the
 # component; default the C hello), AB_COMPONENTS (default 1: served with `--from` the .wasm;
 # N > 1: an app of N components of that .wasm, routed at /1 … /N, and each wrk connection's
-# requests go to them in turn).
+# requests go to them in turn), AB_UPSTREAM (a native-hello binary: the component, by default
+# the C test guest, answers /outbound by fetching the page of that server, started here, so
+# the runs measure outbound HTTP requests).
 set -euo pipefail
 A=$(realpath "${1:?usage: bench/ab.sh BOSON_A BOSON_B}")
 B=$(realpath "${2:?usage: bench/ab.sh BOSON_A BOSON_B}")
-HELLO=${AB_WASM:-"${BOSON_GUESTS_DIR:-$HOME/.cache/boson/guests}/c/hello.wasm"}
+GUESTS=${BOSON_GUESTS_DIR:-$HOME/.cache/boson/guests}
+HELLO=${AB_WASM:-"$GUESTS/c/$([ -n "${AB_UPSTREAM:-}" ] && echo guest || echo hello).wasm"}
 [ -f "$HELLO" ] || { echo "$HELLO is missing: run tests/guests/build.sh" >&2; exit 1; }
 HELLO=$(realpath "$HELLO")
 cd "$(dirname "$0")/.."
@@ -40,11 +43,25 @@ if [ "$COMPONENTS" -gt 1 ]; then
   done
   export BENCH_PATHS
 fi
+if [ -n "${AB_UPSTREAM:-}" ]; then
+  start_serving upstream "$AB_UPSTREAM"
+  APP=$WORK/app
+  mkdir "$APP"
+  printf 'spin_manifest_version = 2\n[application]\nname = "ab"\n[[trigger.http]]\nroute = "/outbound"\ncomponent = "proxy"\n[component.proxy]\nsource = "%s"\nallowed_outbound_hosts = ["http://%s"]\n' \
+    "$HELLO" "$ADDR" >"$APP/spin.toml"
+  export BENCH_PATHS=/outbound BENCH_HEADER="x-target-url: http://$ADDR/"
+fi
 start_serving a "$A" up --quiet --listen 127.0.0.1:0 --from "$APP" --cache-dir "$WORK/cache"
 ADDR_A=$ADDR PID_A=$LAST_PID
 start_serving b "$B" up --quiet --listen 127.0.0.1:0 --from "$APP" --cache-dir "$WORK/cache"
 ADDR_B=$ADDR PID_B=$LAST_PID
 TCK=$(getconf CLK_TCK)
+if [ -n "${AB_UPSTREAM:-}" ]; then
+  for addr in "$ADDR_A" "$ADDR_B"; do
+    curl -sf -H "$BENCH_HEADER" "http://$addr/outbound" | grep -q 'Hello from native' ||
+      { echo "the proxy at $addr does not answer" >&2; exit 1; }
+  done
+fi
 
 for c in ${AB_CONNECTIONS:-1 16 64}; do
   for addr in "$ADDR_A" "$ADDR_B"; do wrk -t1 -c"$c" -d1s -s bench/percentiles.lua "http://$addr/" >/dev/null 2>&1 || true; done

@@ -1,7 +1,12 @@
 -- wrk's --latency stops at p99; this prints one machine-readable line with p99.9 too.
 -- Usage: wrk -s bench/percentiles.lua ... URL
 -- With BENCH_PATHS set (paths separated by spaces), each connection's requests go to those
--- paths in turn instead of the URL's path.
+-- paths in turn instead of the URL's path. BENCH_HEADER ("name: value") adds a header to each.
+local header = os.getenv("BENCH_HEADER")
+if header then
+  local name, value = header:match("^([^:]+):%s*(.*)$")
+  wrk.headers[name] = value
+end
 local paths = {}
 for path in (os.getenv("BENCH_PATHS") or ""):gmatch("%S+") do
   paths[#paths + 1] = path

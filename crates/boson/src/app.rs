@@ -508,7 +508,8 @@ pub(crate) async fn fetch_source(
             http_body_util::Empty::new().map_err(|never: std::convert::Infallible| match never {}),
         ))
         .context("building request")?;
-    let response = crate::outbound::send_checked(Arc::new(policy), "boson".into(), None, request)
+    let response = crate::outbound::HttpClient::new(Arc::new(policy), "boson".into(), None, false)
+        .send(request)
         .await
         .map_err(|e| anyhow::anyhow!("download failed: {e:?}"))?;
     if !response.status().is_success() {

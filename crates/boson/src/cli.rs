@@ -566,6 +566,9 @@ pub(crate) async fn open_backends(
             .map(|rc| rc.outbound_connections)
             .unwrap_or_default(),
         self_origin: None,
+        outbound_http: runtime_config
+            .map(|rc| rc.outbound_http)
+            .unwrap_or_default(),
     })
 }
 

@@ -195,6 +195,7 @@ async fn load_like_up(
             sqlite: Default::default(),
             outbound: Default::default(),
             self_origin: None,
+            outbound_http: Default::default(),
         };
         let (runtime, components) = {
             let app = app.clone();

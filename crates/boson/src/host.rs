@@ -92,8 +92,8 @@ impl HostState {
                 grant: OutboundGrant {
                     hosts,
                     component: component.id.clone(),
-                    self_origin: loaded.self_origin,
                 },
+                http: loaded.outbound_http.clone(),
             },
             limits,
             key_value: loaded.key_value.clone(),
@@ -124,8 +124,6 @@ impl HostState {
 pub struct OutboundGrant {
     pub hosts: Arc<outbound::AllowedHosts>,
     pub component: Arc<str>,
-    /// Where `http://self` requests go: this process's own listener.
-    pub self_origin: Option<std::net::SocketAddr>,
 }
 
 impl WasiView for HostState {
@@ -147,9 +145,12 @@ impl WasiHttpView for HostState {
     }
 }
 
-/// Routes every outgoing `wasi:http` request through the component's outbound policy.
+/// The component's outbound grants; every outgoing `wasi:http` request goes through its
+/// client, which checks it against them and keeps connections for the component's next
+/// instances.
 struct OutboundHooks {
     grant: OutboundGrant,
+    http: outbound::HttpClient,
 }
 
 type SendFuture = Box<
@@ -171,13 +172,9 @@ impl WasiHttpHooks for OutboundHooks {
         _options: Option<RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
-        let OutboundGrant {
-            hosts,
-            component,
-            self_origin,
-        } = self.grant.clone();
+        let client = self.http.clone();
         Box::new(async move {
-            let response = outbound::send_checked(hosts, component, self_origin, request).await?;
+            let response = client.send(request).await?;
             let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
                 Box::new(async { Ok(()) });
             Ok((response, done))

@@ -6,13 +6,20 @@
 //! so a name that resolves (or re-resolves) to a private address is refused unless an entry names
 //! that address literally. The connector then connects to exactly the address it checked.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use ipnet::IpNet;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
 /// The parsed `allowed_outbound_hosts` of one component.
@@ -390,104 +397,287 @@ fn resolve_self(
     }
 }
 
-/// Sends one outbound HTTP request after checking it against `policy`, connecting only to the
-/// address that passed the check. A request to the host `self` goes to `self_origin`, the
-/// address Boson's own listener is bound to, when the policy names `self`.
-pub async fn send_checked(
-    policy: Arc<AllowedHosts>,
-    component: Arc<str>,
-    self_origin: Option<SocketAddr>,
-    mut request: http::Request<WasiBody>,
-) -> Result<http::Response<WasiBody>, HttpError> {
-    let uri = request.uri().clone();
-    let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-    let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
-    let use_tls = match scheme.as_str() {
-        "http" => false,
-        "https" => true,
-        _ => return Err(HttpError::HttpProtocolError),
-    };
-    let port = uri.port_u16().unwrap_or(if use_tls { 443 } else { 80 });
-    let resolved = if host.eq_ignore_ascii_case("self") {
-        resolve_self(&policy, &scheme, port, self_origin)
-    } else {
-        policy.resolve(&scheme, host, port).await
-    };
-    let addrs = match resolved {
-        Ok(addrs) => addrs,
-        Err(denied) => {
-            tracing::warn!(component = %component, "outbound request denied: {denied}");
-            return Err(match denied {
-                Denied::NotAllowed(_) => HttpError::HttpRequestDenied,
-                Denied::PrivateAddress { .. } => HttpError::DestinationIpProhibited,
-                Denied::Unresolvable(_) => HttpError::DnsError {
-                    rcode: Some("address not available".into()),
-                    info_code: None,
-                },
-            });
-        }
-    };
-    let connect = async {
-        let mut last = None;
-        for addr in &addrs {
-            match tokio::net::TcpStream::connect(addr).await {
-                Ok(s) => return Ok(s),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.map_or(HttpError::ConnectionRefused, HttpError::Connect))
-    };
-    let tcp = tokio::time::timeout(std::time::Duration::from_secs(30), connect)
-        .await
-        .map_err(|_| HttpError::ConnectionTimeout)??;
-    let _ = tcp.set_nodelay(true);
+/// How long a kept-alive outbound connection may wait for its next request before it is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle connections a component keeps to one destination (`scheme://host:port`).
+const MAX_IDLE_PER_DESTINATION: usize = 32;
+/// How long connecting (every resolved address in turn) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-    // Only the path goes on the request line; the host header carries the authority.
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    *request.uri_mut() = http::Uri::try_from(path).map_err(|_| HttpError::HttpRequestUriInvalid)?;
-    if !request.headers().contains_key(http::header::HOST) {
-        let authority = uri.authority().map(|a| a.as_str()).unwrap_or(host);
-        if let Ok(v) = http::HeaderValue::from_str(authority) {
-            request.headers_mut().insert(http::header::HOST, v);
+/// One component's outbound HTTP: each request is checked against the component's policy, then
+/// sent over a connection the component's earlier instances left open to the same destination,
+/// or a new one to an address that passed the check. Connections are kept per component
+/// version (each [`crate::runtime::LoadedComponent`] has its own client), so one never carries
+/// another component's request, and those of a replaced version close with it.
+#[derive(Clone)]
+pub struct HttpClient {
+    connector: Connector,
+    client: hyper_util::client::legacy::Client<Connector, WasiBody>,
+}
+
+impl HttpClient {
+    /// A client for `component` under `policy`; `pooling` keeps connections open for later
+    /// requests (runtime config `[outbound_http] connection_pooling`). Requests to the host
+    /// `self` go to `self_origin`, the address Boson's own listener is bound to, when the
+    /// policy names `self`.
+    pub fn new(
+        policy: Arc<AllowedHosts>,
+        component: Arc<str>,
+        self_origin: Option<SocketAddr>,
+        pooling: bool,
+    ) -> Self {
+        let connector = Connector {
+            policy,
+            component,
+            self_origin,
+        };
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE_TIMEOUT)
+            .pool_max_idle_per_host(if pooling { MAX_IDLE_PER_DESTINATION } else { 0 })
+            .pool_timer(TokioTimer::new())
+            .build(connector.clone());
+        Self { connector, client }
+    }
+
+    /// Sends `request` if the policy allows its destination.
+    pub async fn send(
+        &self,
+        mut request: http::Request<WasiBody>,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
+        let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+        let use_tls = match scheme.as_str() {
+            "http" => false,
+            "https" => true,
+            _ => return Err(HttpError::HttpProtocolError),
+        };
+        let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
+        let port = uri.port_u16().unwrap_or(if use_tls { 443 } else { 80 });
+        // Checked by name before a kept connection is taken; a new connection's addresses are
+        // checked again once resolved (the connector).
+        let policy = &self.connector.policy;
+        let allowed = if host.eq_ignore_ascii_case("self") {
+            policy.allows_self(&scheme, port)
+        } else {
+            policy.allows(&scheme, host, port)
+        };
+        if !allowed {
+            return Err(self
+                .connector
+                .denied(Denied::NotAllowed(format!("{scheme}://{host}:{port}"))));
+        }
+        if uri.scheme().is_none() {
+            let mut parts = uri.clone().into_parts();
+            parts.scheme = Some(http::uri::Scheme::HTTPS);
+            *request.uri_mut() =
+                http::Uri::from_parts(parts).map_err(|_| HttpError::HttpRequestUriInvalid)?;
+        }
+        match self.client.request(request).await {
+            Ok(response) => Ok(response.map(|body| body.map_err(HttpError::from).boxed_unsync())),
+            Err(e) => Err(self.failure(&e)),
         }
     }
 
-    if use_tls {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        };
-        let config = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name =
-            rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-                .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .map_err(HttpError::Tls)?;
-        send_over(tls, request).await
-    } else {
-        send_over(tcp, request).await
+    /// What a failed request tells the guest: the connector's own error, or what Wasmtime's
+    /// sender would have said of the same `hyper` error (a timeout, else a protocol error).
+    fn failure(&self, e: &hyper_util::client::legacy::Error) -> HttpError {
+        let mut source = std::error::Error::source(e);
+        while let Some(cause) = source {
+            if let Some(failure) = cause.downcast_ref::<ConnectFailure>() {
+                return failure.to_wasi();
+            }
+            if cause
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout)
+            {
+                return HttpError::HttpResponseTimeout;
+            }
+            source = cause.source();
+        }
+        tracing::debug!(component = %self.connector.component, "outbound request failed: {e:?}");
+        if e.is_connect() {
+            HttpError::ConnectionRefused
+        } else {
+            HttpError::HttpProtocolError
+        }
     }
 }
 
-async fn send_over<S>(
-    stream: S,
-    request: http::Request<WasiBody>,
-) -> Result<http::Response<WasiBody>, HttpError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!("outbound connection ended: {e}");
+/// Opens the connections of one component's [`HttpClient`]: resolves the destination, checks
+/// every address against the policy, connects to one that passed, and speaks TLS for `https`.
+#[derive(Clone)]
+struct Connector {
+    policy: Arc<AllowedHosts>,
+    component: Arc<str>,
+    self_origin: Option<SocketAddr>,
+}
+
+impl Connector {
+    /// Logs a refused destination for the operator; the guest gets an error code.
+    fn denied(&self, denied: Denied) -> HttpError {
+        tracing::warn!(component = %self.component, "outbound request denied: {denied}");
+        ConnectFailure::Denied(denied).to_wasi()
+    }
+
+    async fn connect(self, uri: http::Uri) -> Result<TokioIo<Stream>, ConnectFailure> {
+        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+        let use_tls = scheme == "https";
+        let host = uri.host().ok_or(ConnectFailure::BadName)?;
+        let port = uri.port_u16().unwrap_or(if use_tls { 443 } else { 80 });
+        let resolved = if host.eq_ignore_ascii_case("self") {
+            resolve_self(&self.policy, &scheme, port, self.self_origin)
+        } else {
+            self.policy.resolve(&scheme, host, port).await
+        };
+        let addrs = resolved.map_err(|denied| {
+            tracing::warn!(component = %self.component, "outbound request denied: {denied}");
+            ConnectFailure::Denied(denied)
+        })?;
+        let connect = async {
+            let mut last = None;
+            for addr in &addrs {
+                match tokio::net::TcpStream::connect(addr).await {
+                    Ok(s) => return Ok(s),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(last.map_or(ConnectFailure::Refused, ConnectFailure::Io))
+        };
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| ConnectFailure::Timeout)??;
+        let _ = tcp.set_nodelay(true);
+        if !use_tls {
+            return Ok(TokioIo::new(Stream::Plain(tcp)));
         }
+        let name =
+            rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+                .map_err(|_| ConnectFailure::BadName)?;
+        let tls = tokio_rustls::TlsConnector::from(tls_config())
+            .connect(name, tcp)
+            .await
+            .map_err(ConnectFailure::Tls)?;
+        Ok(TokioIo::new(Stream::Tls(Box::new(tls))))
+    }
+}
+
+impl tower_service::Service<http::Uri> for Connector {
+    type Response = TokioIo<Stream>;
+    type Error = ConnectFailure;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        Box::pin(self.clone().connect(uri))
+    }
+}
+
+/// The TLS settings of every outbound connection: the web's root certificates, no client
+/// certificate. Built once, so connections share rustls' session cache and resume sessions.
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+        };
+        Arc::new(
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
     });
-    let response = sender.send_request(request).await?;
-    Ok(response.map(|body| body.map_err(HttpError::from).boxed_unsync()))
+    CONFIG.clone()
+}
+
+/// Why a new outbound connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+enum ConnectFailure {
+    #[error("{0}")]
+    Denied(Denied),
+    #[error("no address accepted the connection")]
+    Refused,
+    #[error("connecting timed out")]
+    Timeout,
+    #[error("connecting failed: {0}")]
+    Io(std::io::Error),
+    #[error("TLS failed: {0}")]
+    Tls(std::io::Error),
+    #[error("not a valid host name")]
+    BadName,
+}
+
+impl ConnectFailure {
+    /// The error the guest sees.
+    fn to_wasi(&self) -> HttpError {
+        let copy = |e: &std::io::Error| std::io::Error::new(e.kind(), e.to_string());
+        match self {
+            Self::Denied(Denied::NotAllowed(_)) => HttpError::HttpRequestDenied,
+            Self::Denied(Denied::PrivateAddress { .. }) => HttpError::DestinationIpProhibited,
+            Self::Denied(Denied::Unresolvable(_)) => HttpError::DnsError {
+                rcode: Some("address not available".into()),
+                info_code: None,
+            },
+            Self::Refused => HttpError::ConnectionRefused,
+            Self::Timeout => HttpError::ConnectionTimeout,
+            Self::Io(e) => HttpError::Connect(copy(e)),
+            Self::Tls(e) => HttpError::Tls(copy(e)),
+            Self::BadName => HttpError::HttpRequestUriInvalid,
+        }
+    }
+}
+
+/// An outbound connection, plain or TLS.
+enum Stream {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+}
+
+impl Connection for Stream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
 }
 
 /// Collects a small body into bytes (used for URL sources).

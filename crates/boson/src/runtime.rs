@@ -81,8 +81,9 @@ pub struct LoadedComponent {
     pub rdbms: RdbmsConnections,
     /// Outbound MQTT connections, shared by the component's instances.
     pub mqtt: MqttConnections,
-    /// Where `http://self` requests go (see [`Backends::self_origin`]).
-    pub self_origin: Option<std::net::SocketAddr>,
+    /// Its outbound HTTP requests, checked against its grants, and the connections its
+    /// instances keep open.
+    pub outbound_http: crate::outbound::HttpClient,
     /// Where its next guests start (see [`GuestThreads::spawn`]).
     pub placement: Placement,
     /// Its engine's pool slots for instances built ahead of their request, and whether
@@ -107,6 +108,8 @@ pub struct Backends {
     pub outbound: crate::runtime_config::OutboundConnectionsConfig,
     /// Where `http://self` requests go: the address the HTTP listener is bound to.
     pub self_origin: Option<std::net::SocketAddr>,
+    /// Outbound HTTP settings (`[outbound_http]`).
+    pub outbound_http: crate::runtime_config::OutboundHttpConfig,
 }
 
 /// The engines, their linkers and instance pools, admission and the guest threads: everything
@@ -522,7 +525,12 @@ impl Runtime {
                     redis: RedisConnections::new(backends.outbound),
                     rdbms: RdbmsConnections::new(backends.outbound),
                     mqtt: MqttConnections::new(backends.outbound),
-                    self_origin: backends.self_origin,
+                    outbound_http: crate::outbound::HttpClient::new(
+                        spec.allowed_hosts.clone(),
+                        spec.id.clone(),
+                        backends.self_origin,
+                        backends.outbound_http.connection_pooling,
+                    ),
                     placement: Placement::default(),
                     ready: ReadyState::new(ready_slots),
                 }),

@@ -1,6 +1,6 @@
 //! The runtime-config file (`--runtime-config-file`): host settings that are not part of the
 //! app's manifest, in Spin's layout — `[key_value_store.<label>]`, `[sqlite_database.<label>]`,
-//! `[[variables_provider]]` — plus Boson's `[limits]`.
+//! `[[variables_provider]]`, `[outbound_http]` — plus Boson's `[limits]`.
 //!
 //! Each capability reads its own section; this module only parses the file and reports errors
 //! with the file and line.
@@ -25,6 +25,8 @@ pub struct RuntimeConfig {
     pub variables_provider: Vec<VariablesProviderConfig>,
     #[serde(default)]
     pub outbound_connections: OutboundConnectionsConfig,
+    #[serde(default)]
+    pub outbound_http: OutboundHttpConfig,
     /// Where the file is; relative paths in it start from its folder.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -67,6 +69,27 @@ impl Default for OutboundConnectionsConfig {
         Self {
             max_addresses: default_max_addresses(),
             mysql_pool_size: default_mysql_pool_size(),
+        }
+    }
+}
+
+/// `[outbound_http]`, as in Spin: whether a component's outbound HTTP connections are kept open
+/// for its later requests.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundHttpConfig {
+    #[serde(default = "default_connection_pooling")]
+    pub connection_pooling: bool,
+}
+
+fn default_connection_pooling() -> bool {
+    true
+}
+
+impl Default for OutboundHttpConfig {
+    fn default() -> Self {
+        Self {
+            connection_pooling: default_connection_pooling(),
         }
     }
 }
@@ -170,6 +193,9 @@ prefix = "MYAPP"
 
 [limits]
 timeout = "5s"
+
+[outbound_http]
+connection_pooling = false
 "#,
         )
         .unwrap();
@@ -181,6 +207,8 @@ timeout = "5s"
         );
         assert_eq!(c.variables_provider.len(), 2);
         assert_eq!(c.limits.timeout.as_deref(), Some("5s"));
+        assert!(!c.outbound_http.connection_pooling);
+        assert!(RuntimeConfig::default().outbound_http.connection_pooling);
     }
 
     #[test]

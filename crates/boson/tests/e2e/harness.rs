@@ -446,6 +446,65 @@ impl TestServer {
     }
 }
 
+/// A keep-alive HTTP/1.1 server on loopback for outbound tests: answers each request (a GET,
+/// no body) with `body` on the same connection, and counts connections and requests. With
+/// `close_after`, it closes each connection after that many answers, without saying so in the
+/// response, as a server whose idle timeout expired does.
+pub struct KeepAliveServer {
+    pub addr: SocketAddr,
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
+    pub requests: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl KeepAliveServer {
+    pub fn start(body: &'static str, close_after: Option<usize>) -> Self {
+        use std::sync::atomic::Ordering::SeqCst;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (conns, reqs) = (connections.clone(), requests.clone());
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                conns.fetch_add(1, SeqCst);
+                let (reqs, reply) = (reqs.clone(), reply.clone());
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    let mut buf = [0u8; 8192];
+                    let mut answered = 0;
+                    loop {
+                        while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                            got.drain(..end + 4);
+                            reqs.fetch_add(1, SeqCst);
+                            if stream.write_all(reply.as_bytes()).is_err() {
+                                return;
+                            }
+                            answered += 1;
+                            if close_after == Some(answered) {
+                                return;
+                            }
+                        }
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            connections,
+            requests,
+        }
+    }
+}
+
 /// A line of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`, `VmSwap`).
 pub fn proc_status_kib(pid: i32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

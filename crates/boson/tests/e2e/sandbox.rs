@@ -1,6 +1,9 @@
 //! Deny by default: environment, files and outbound network, granted by name only — in every
 //! guest language.
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use crate::harness::*;
 
 fn sandbox(lang: &str) {
@@ -211,4 +214,108 @@ fn symlinks_out_of_the_app_dir_are_refused_at_start() {
     let boson = Boson::start(app.path(), &[]);
     let r = boson.get("/file/data/link");
     assert_eq!((r.status, r.text().as_str()), (200, "inside the app\n"));
+}
+
+/// An app of two C components: `granted` at `/outbound`, allowed `upstream`; `other` at
+/// `/outbound/...`, allowed nothing. Both answer `/outbound` by fetching `x-target-url`.
+fn pooling_app(upstream: SocketAddr, runtime_config: Option<&str>) -> (AppDir, Boson) {
+    let wasm = guest("c", "guest");
+    let app = AppDir::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "pooling"
+[[trigger.http]]
+route = "/outbound"
+component = "granted"
+[[trigger.http]]
+route = "/outbound/..."
+component = "other"
+[component.granted]
+source = "{wasm}"
+allowed_outbound_hosts = ["http://127.0.0.1:{port}"]
+[component.other]
+source = "{wasm}"
+"#,
+        wasm = wasm.display(),
+        port = upstream.port()
+    ));
+    let mut extra = Vec::new();
+    if let Some(rc) = runtime_config {
+        app.write("runtime-config.toml", rc);
+        extra.push(
+            app.path()
+                .join("runtime-config.toml")
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    let args: Vec<&str> = extra
+        .iter()
+        .flat_map(|rc| ["--runtime-config-file", rc.as_str()])
+        .collect();
+    let boson = Boson::start(app.path(), &args);
+    (app, boson)
+}
+
+fn fetch_via(boson: &Boson, route: &str, upstream: SocketAddr) -> Response {
+    let url = format!("http://127.0.0.1:{}/x", upstream.port());
+    request(boson.addr, "GET", route, &[("x-target-url", &url)], b"")
+}
+
+/// A component's outbound HTTP requests reuse the connection its earlier instances opened;
+/// another component of the same app, not granted the host, is still refused and never gets
+/// that connection.
+#[test]
+fn outbound_connections_are_kept_for_the_components_next_requests() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let upstream = KeepAliveServer::start("from upstream", None);
+    let (_app, boson) = pooling_app(upstream.addr, None);
+    for round in 0..3 {
+        let r = fetch_via(&boson, "/outbound", upstream.addr);
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        assert!(r.text().contains("from upstream"), "{}", r.text());
+    }
+    assert_eq!(upstream.requests.load(SeqCst), 3);
+    assert_eq!(upstream.connections.load(SeqCst), 1, "one kept connection");
+    let r = fetch_via(&boson, "/outbound/other", upstream.addr);
+    assert_eq!(r.status, 502, "not granted: {}", r.text());
+    assert!(r.text().contains("denied"), "{}", r.text());
+    assert_eq!(
+        upstream.requests.load(SeqCst),
+        3,
+        "the refused request was sent"
+    );
+    assert!(
+        boson.wait_for_log("outbound request denied", Duration::from_secs(5)),
+        "{}",
+        boson.stderr()
+    );
+}
+
+/// `[outbound_http] connection_pooling = false` (Spin's setting) opens a connection per request.
+#[test]
+fn outbound_connection_pooling_can_be_turned_off() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let upstream = KeepAliveServer::start("from upstream", None);
+    let rc = "[outbound_http]\nconnection_pooling = false\n";
+    let (_app, boson) = pooling_app(upstream.addr, Some(rc));
+    for round in 0..3 {
+        let r = fetch_via(&boson, "/outbound", upstream.addr);
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+    }
+    assert_eq!(upstream.connections.load(SeqCst), 3);
+}
+
+/// A kept connection the server closed (its idle timeout, say) is not used again: the next
+/// request opens a new one and succeeds.
+#[test]
+fn an_outbound_connection_the_server_closed_is_replaced() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let upstream = KeepAliveServer::start("from upstream", Some(1));
+    let (_app, boson) = pooling_app(upstream.addr, None);
+    for round in 0..3 {
+        let r = fetch_via(&boson, "/outbound", upstream.addr);
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+    }
+    assert_eq!(upstream.connections.load(SeqCst), 3);
 }
