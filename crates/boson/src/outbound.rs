@@ -401,6 +401,8 @@ fn resolve_self(
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Idle connections a component keeps to one destination (`scheme://host:port`).
 const MAX_IDLE_PER_DESTINATION: usize = 32;
+/// Sends of one request at most, when kept connections turn out closed (see [`replayable`]).
+const MAX_ATTEMPTS: u32 = 3;
 /// How long connecting (every resolved address in turn) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -472,9 +474,27 @@ impl HttpClient {
             *request.uri_mut() =
                 http::Uri::from_parts(parts).map_err(|_| HttpError::HttpRequestUriInvalid)?;
         }
-        match self.client.request(request).await {
-            Ok(response) => Ok(response.map(|body| body.map_err(HttpError::from).boxed_unsync())),
-            Err(e) => Err(self.failure(&e)),
+        let mut attempts = 1;
+        loop {
+            // A kept connection the server closed just as it was taken fails the request with
+            // no answer. A request that may be sent twice (an idempotent method, no body) is
+            // sent again, and the pool has by then dropped the closed connection.
+            let again = (attempts < MAX_ATTEMPTS)
+                .then(|| replayable(&request))
+                .flatten();
+            match self.client.request(request).await {
+                Ok(response) => {
+                    return Ok(response.map(|body| body.map_err(HttpError::from).boxed_unsync()));
+                }
+                Err(e) => match again {
+                    Some(copy) if closed_before_answer(&e) => {
+                        tracing::debug!(component = %self.connector.component, "outbound connection closed before its answer; sending again: {e:?}");
+                        request = copy;
+                        attempts += 1;
+                    }
+                    _ => return Err(self.failure(&e)),
+                },
+            }
         }
     }
 
@@ -501,6 +521,58 @@ impl HttpClient {
             HttpError::HttpProtocolError
         }
     }
+}
+
+/// A copy of `request` to send again, if it may be sent twice: an idempotent method (RFC 9110,
+/// 9.2.2) and no body.
+fn replayable(request: &http::Request<WasiBody>) -> Option<http::Request<WasiBody>> {
+    use http::Method;
+    let idempotent = [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(request.method());
+    if !idempotent || !hyper::body::Body::is_end_stream(request.body()) {
+        return None;
+    }
+    let mut copy = http::Request::new(
+        http_body_util::Empty::new()
+            .map_err(|never: std::convert::Infallible| match never {})
+            .boxed_unsync(),
+    );
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    Some(copy)
+}
+
+/// Whether the connection ended before any answer: closed, reset or cut by the server.
+fn closed_before_answer(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if let Some(hyper) = cause.downcast_ref::<hyper::Error>()
+            && hyper.is_incomplete_message()
+        {
+            return true;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            )
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// Opens the connections of one component's [`HttpClient`]: resolves the destination, checks
@@ -696,6 +768,28 @@ mod tests {
 
     fn hosts(entries: &[&str]) -> AllowedHosts {
         AllowedHosts::parse(entries.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn only_idempotent_requests_without_a_body_are_sent_again() {
+        let request = |method: http::Method, body: &'static [u8]| {
+            let body = http_body_util::Full::new(Bytes::from_static(body))
+                .map_err(|never: std::convert::Infallible| match never {})
+                .boxed_unsync();
+            let mut r = http::Request::new(body);
+            *r.method_mut() = method;
+            *r.uri_mut() = "http://example.com/a?b".parse().unwrap();
+            r.headers_mut()
+                .insert("x-test", http::HeaderValue::from_static("1"));
+            r
+        };
+        let copy = replayable(&request(http::Method::GET, b"")).expect("a GET is sent again");
+        assert_eq!(copy.uri(), "http://example.com/a?b");
+        assert_eq!(copy.headers()["x-test"], "1");
+        assert!(replayable(&request(http::Method::DELETE, b"")).is_some());
+        assert!(replayable(&request(http::Method::POST, b"")).is_none());
+        assert!(replayable(&request(http::Method::PATCH, b"")).is_none());
+        assert!(replayable(&request(http::Method::PUT, b"data")).is_none());
     }
 
     #[test]

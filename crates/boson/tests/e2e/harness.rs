@@ -447,9 +447,9 @@ impl TestServer {
 }
 
 /// A keep-alive HTTP/1.1 server on loopback for outbound tests: answers each request (a GET,
-/// no body) with `body` on the same connection, and counts connections and requests. With
-/// `close_after`, it closes each connection after that many answers, without saying so in the
-/// response, as a server whose idle timeout expired does.
+/// no body) with `body` on the same connection, and counts connections and answered requests.
+/// With `close_after`, a connection that answered that many closes when the next request
+/// arrives, unanswered, as a server whose idle timeout expired just then does.
 pub struct KeepAliveServer {
     pub addr: SocketAddr,
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
@@ -480,14 +480,14 @@ impl KeepAliveServer {
                     loop {
                         while let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
                             got.drain(..end + 4);
+                            if close_after == Some(answered) {
+                                return;
+                            }
                             reqs.fetch_add(1, SeqCst);
                             if stream.write_all(reply.as_bytes()).is_err() {
                                 return;
                             }
                             answered += 1;
-                            if close_after == Some(answered) {
-                                return;
-                            }
                         }
                         match stream.read(&mut buf) {
                             Ok(0) | Err(_) => return,

@@ -306,8 +306,8 @@ fn outbound_connection_pooling_can_be_turned_off() {
     assert_eq!(upstream.connections.load(SeqCst), 3);
 }
 
-/// A kept connection the server closed (its idle timeout, say) is not used again: the next
-/// request opens a new one and succeeds.
+/// A kept connection that the server closes as the next request arrives (its idle timeout
+/// expired just then) fails no request: a GET is sent again on a new connection.
 #[test]
 fn an_outbound_connection_the_server_closed_is_replaced() {
     use std::sync::atomic::Ordering::SeqCst;
@@ -317,5 +317,6 @@ fn an_outbound_connection_the_server_closed_is_replaced() {
         let r = fetch_via(&boson, "/outbound", upstream.addr);
         assert_eq!(r.status, 200, "round {round}: {}", r.text());
     }
+    assert_eq!(upstream.requests.load(SeqCst), 3);
     assert_eq!(upstream.connections.load(SeqCst), 3);
 }
