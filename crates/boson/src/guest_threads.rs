@@ -36,17 +36,36 @@ pub const BUSY_TICKS: u32 = 2;
 /// for this long.
 pub const BUSY_WINDOW: Duration = Duration::from_secs(1);
 
-/// The guest threads, and how many guests run on callers' threads now.
+/// The guest threads, and how many guests compute on callers' threads now.
 pub struct GuestThreads {
     runtime: Option<tokio::runtime::Runtime>,
     threads: Threads,
-    /// Guests started on a caller's thread that have not answered, finished or moved yet.
-    inline: Arc<AtomicUsize>,
-    /// At most this many of them at once (one per core): a burst of requests to a component not
-    /// yet known to be busy cannot take every connection thread.
-    max_inline: usize,
+    /// Places for guests on callers' threads.
+    inline: Arc<Inline>,
     /// The clock [`Placement`] counts in.
     started: Instant,
+}
+
+/// How many guests on callers' threads are computing: started or woken, and not yet answered,
+/// finished, moved or waiting. At most one per core: a burst of requests to a component not
+/// yet known to be busy cannot take every connection thread. A guest that waits (for an
+/// outbound reply, its client, a timer) gives its place up, and takes one again when woken —
+/// or, with none free, moves to the guest threads — so guests that mostly wait stay on their
+/// request's thread however many wait at once.
+struct Inline {
+    computing: AtomicUsize,
+    max: usize,
+}
+
+impl Inline {
+    fn enter(self: &Arc<Self>) -> Option<InlineSlot> {
+        self.computing
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(InlineSlot(self.clone()))
+    }
 }
 
 /// Where a component's next guests start; one per component, shared by its instances.
@@ -71,8 +90,10 @@ impl GuestThreads {
                 gate: Arc::new(Gate::new(threads)),
             },
             runtime: Some(runtime),
-            inline: Default::default(),
-            max_inline: threads,
+            inline: Arc::new(Inline {
+                computing: AtomicUsize::new(0),
+                max: threads,
+            }),
             started: Instant::now(),
         })
     }
@@ -87,11 +108,13 @@ impl GuestThreads {
         F::Output: Send + 'static,
     {
         let busy = placement.busy_until_ms.load(Ordering::Relaxed) > ms_since(self.started);
-        let state = if !busy && self.enter_inline() {
+        let slot = if busy { None } else { self.inline.enter() };
+        let state = if let Some(slot) = slot {
             State::Here {
                 task: Box::pin(task),
                 ticks: 0,
-                slot: Some(InlineSlot(self.inline.clone())),
+                slot: Slot::Held { _place: slot },
+                inline: self.inline.clone(),
                 placement: placement.clone(),
                 threads: self.threads.clone(),
                 started: self.started,
@@ -100,14 +123,6 @@ impl GuestThreads {
             State::Moved(self.threads.spawn(Box::pin(task), Turn::Fresh))
         };
         Guest { state }
-    }
-
-    fn enter_inline(&self) -> bool {
-        self.inline
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| {
-                (n < self.max_inline).then_some(n + 1)
-            })
-            .is_ok()
     }
 }
 
@@ -137,8 +152,9 @@ enum State<T> {
         task: Pin<Box<dyn Future<Output = T> + Send>>,
         /// Epoch ticks that interrupted it so far.
         ticks: u32,
-        /// Held until the guest answers (is detached), finishes or moves.
-        slot: Option<InlineSlot>,
+        /// Its place among the guests computing on callers' threads.
+        slot: Slot,
+        inline: Arc<Inline>,
         placement: Placement,
         threads: Threads,
         started: Instant,
@@ -147,6 +163,17 @@ enum State<T> {
     Moved(AbortOnDrop<T>),
     /// Its output was taken.
     Done,
+}
+
+/// An in-place guest's place among those computing on callers' threads.
+enum Slot {
+    /// It computes (or was interrupted by an epoch tick while it did); the place is given back
+    /// when this is dropped.
+    Held { _place: InlineSlot },
+    /// It waits; polled again, it takes a place or moves.
+    Waiting,
+    /// Nobody awaits it ([`Guest::detach`]): it mostly waits for its client, and counts no more.
+    Detached,
 }
 
 impl<T: Send + 'static> Guest<T> {
@@ -162,7 +189,7 @@ impl<T: Send + 'static> Guest<T> {
     /// for its client to read, so it no longer counts against the guests on callers' threads.
     pub fn detach(mut self) {
         if let State::Here { slot, .. } = &mut self.state {
-            *slot = None;
+            *slot = Slot::Detached;
         }
         if !matches!(self.state, State::Done) {
             tokio::spawn(async move {
@@ -182,35 +209,55 @@ impl<T: Send + 'static> Future for Guest<T> {
             && let State::Here {
                 mut task,
                 mut ticks,
-                slot,
+                mut slot,
+                inline,
                 placement,
                 threads,
                 started,
             } = std::mem::replace(&mut this.state, State::Done)
         {
-            EPOCH_YIELD.set(false);
-            let poll = task.as_mut().poll(cx);
-            ticks += u32::from(EPOCH_YIELD.replace(false));
-            let busy = ticks >= BUSY_TICKS;
-            match poll {
-                Poll::Ready(output) => return Poll::Ready(Ok(output)),
-                Poll::Pending if !busy => {
-                    this.state = State::Here {
-                        task,
-                        ticks,
-                        slot,
-                        placement,
-                        threads,
-                        started,
-                    };
-                    return Poll::Pending;
-                }
-                Poll::Pending => {
-                    // Proved busy: the rest runs on the guest threads, and so do the
-                    // component's next guests for a while.
-                    let until = ms_since(started) + BUSY_WINDOW.as_millis() as u64;
-                    placement.busy_until_ms.store(until, Ordering::Relaxed);
-                    this.state = State::Moved(threads.spawn(task, Turn::Ticked));
+            let no_place = matches!(slot, Slot::Waiting)
+                && match inline.enter() {
+                    Some(held) => {
+                        slot = Slot::Held { _place: held };
+                        false
+                    }
+                    None => true,
+                };
+            if no_place {
+                // Woken while as many guests compute on callers' threads as there are cores:
+                // it goes on on the guest threads.
+                this.state = State::Moved(threads.spawn(task, Turn::Woken));
+            } else {
+                EPOCH_YIELD.set(false);
+                let poll = task.as_mut().poll(cx);
+                let ticked = EPOCH_YIELD.replace(false);
+                ticks += u32::from(ticked);
+                match poll {
+                    Poll::Ready(output) => return Poll::Ready(Ok(output)),
+                    Poll::Pending if ticks < BUSY_TICKS => {
+                        // Waiting, not interrupted while computing: its place goes.
+                        if !ticked && matches!(slot, Slot::Held { .. }) {
+                            slot = Slot::Waiting;
+                        }
+                        this.state = State::Here {
+                            task,
+                            ticks,
+                            slot,
+                            inline,
+                            placement,
+                            threads,
+                            started,
+                        };
+                        return Poll::Pending;
+                    }
+                    Poll::Pending => {
+                        // Proved busy: the rest runs on the guest threads, and so do the
+                        // component's next guests for a while.
+                        let until = ms_since(started) + BUSY_WINDOW.as_millis() as u64;
+                        placement.busy_until_ms.store(until, Ordering::Relaxed);
+                        this.state = State::Moved(threads.spawn(task, Turn::Ticked));
+                    }
                 }
             }
         }
@@ -454,12 +501,12 @@ impl<T> Drop for Gated<T> {
     }
 }
 
-/// Counts a guest as running on a caller's thread until dropped.
-struct InlineSlot(Arc<AtomicUsize>);
+/// Counts a guest as computing on a caller's thread until dropped.
+struct InlineSlot(Arc<Inline>);
 
 impl Drop for InlineSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.computing.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -561,25 +608,79 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn at_most_one_guest_per_core_waits_on_callers_threads() {
+    async fn guests_that_wait_stay_on_callers_threads_however_many() {
         let guests = GuestThreads::new().unwrap();
         let placement = Placement::default();
         let (release, wait) = tokio::sync::watch::channel(false);
-        let waiting: Vec<_> = (0..guests.max_inline + 3)
+        let caller = thread_name();
+        let mut waiting = Vec::new();
+        for _ in 0..guests.inline.max + 3 {
+            let mut wait = wait.clone();
+            // Started and polled, as a request does: it waits, and gives its place up.
+            let mut guest = guests.start(&placement, async move {
+                let _ = wait.wait_for(|go| *go).await;
+                thread_name()
+            });
+            assert!(futures::poll!(&mut guest).is_pending());
+            waiting.push(guest);
+        }
+        assert!(waiting.iter().all(|guest| !guest.is_moved()));
+        assert_eq!(guests.inline.computing.load(Ordering::Relaxed), 0);
+        release.send(true).unwrap();
+        for guest in waiting {
+            assert_eq!(finish(guest).await, caller);
+        }
+        assert_eq!(guests.inline.computing.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_guest_woken_while_every_place_computes_moves() {
+        let guests = GuestThreads::new().unwrap();
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let mut guest = guests.start(&Placement::default(), async move {
+            let _ = wait.await;
+            thread_name()
+        });
+        assert!(futures::poll!(&mut guest).is_pending());
+        assert!(!guest.is_moved());
+        // As many guests as cores compute on callers' threads (their places taken here).
+        let taken: Vec<_> = (0..guests.inline.max)
+            .map(|_| guests.inline.enter().expect("a free place"))
+            .collect();
+        assert!(guests.inline.enter().is_none());
+        go.send(()).unwrap();
+        assert_eq!(finish(guest).await, "boson-guest");
+        drop(taken);
+        assert_eq!(guests.inline.computing.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_most_one_guest_per_core_computes_on_callers_threads() {
+        let guests = GuestThreads::new().unwrap();
+        let placement = Placement::default();
+        // Guests interrupted by a tick while computing keep their place.
+        let mut computing: Vec<_> = (0..guests.inline.max + 2)
             .map(|_| {
-                let mut wait = wait.clone();
-                guests.start(&placement, async move {
-                    let _ = wait.wait_for(|go| *go).await;
+                guests.start(&placement, async {
+                    epoch_yield();
+                    tokio::task::yield_now().await;
                 })
             })
             .collect();
-        let inline = waiting.iter().filter(|t| !t.is_moved()).count();
-        assert_eq!(inline, guests.max_inline);
-        release.send(true).unwrap();
-        for task in waiting {
-            finish(task).await;
+        for guest in &mut computing {
+            let _ = futures::poll!(&mut *guest);
         }
-        assert_eq!(guests.inline.load(Ordering::Relaxed), 0);
+        let inline = computing.iter().filter(|t| !t.is_moved()).count();
+        assert_eq!(inline, guests.inline.max);
+        assert_eq!(
+            guests.inline.computing.load(Ordering::Relaxed),
+            guests.inline.max,
+            "a guest interrupted while computing keeps its place"
+        );
+        for guest in computing {
+            finish(guest).await;
+        }
+        assert_eq!(guests.inline.computing.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -593,7 +694,7 @@ mod tests {
         });
         guest.detach();
         assert_eq!(
-            guests.inline.load(Ordering::Relaxed),
+            guests.inline.computing.load(Ordering::Relaxed),
             0,
             "a detached guest no longer counts against callers' threads"
         );
@@ -604,7 +705,7 @@ mod tests {
             .unwrap();
         let inline = guests.inline.clone();
         tokio::time::timeout(Duration::from_secs(5), async move {
-            while inline.load(Ordering::Relaxed) != 0 {
+            while inline.computing.load(Ordering::Relaxed) != 0 {
                 tokio::task::yield_now().await;
             }
         })
@@ -683,7 +784,7 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), async move {
             let settled = || {
                 let state = gate.lock();
-                state.free == guests.max_inline && state.waiting.is_empty()
+                state.free == guests.inline.max && state.waiting.is_empty()
             };
             while !settled() {
                 tokio::time::sleep(Duration::from_millis(1)).await;
