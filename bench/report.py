@@ -239,6 +239,30 @@ say("New process → first 200 polls the port every 0.5 ms from the moment the p
     "`/second`); the difference between its two rows is what a component's first request adds.")
 say("")
 
+# ---- outbound HTTP
+if has(f"outbound.boson.{INTERPRETED[0]}.rps"):
+    say("## 6. Outbound HTTP")
+    say("")
+    say("The C test guest (`tests/guests/c/guest.c`) answers `/outbound` by fetching the page named "
+        "in the request's `x-target-url` header: here native-hello's, on loopback, so each request "
+        "makes one outbound request. The same `.wasm` served by `wasmtime serve -S cli` (its "
+        "defaults: a new connection per outbound request), by Boson without kept connections "
+        "(runtime config `[outbound_http] connection_pooling = false`) and by Boson with its "
+        "defaults (connections kept per component). `wrk` as in section 1, with the header "
+        "(`BENCH_HEADER`).")
+    say("")
+    say("| connections | server | requests/s | × wasmtime serve | p50 ms | p99 ms | p99.9 ms | errors |")
+    say("|---|---|---|---|---|---|---|---|")
+    for c in INTERPRETED:
+        wt = num(f"outbound.wasmtime.{c}.rps")
+        for key, label in (("wasmtime", "wasmtime serve"), ("unpooled", "Boson, `connection_pooling = false`"),
+                           ("boson", "**Boson**")):
+            k = f"outbound.{key}.{c}"
+            rps = num(k + ".rps")
+            say(f"| {c} | {label} | {rps:,.0f} | {rps / wt:.2f} | {num(k + '.p50'):.2f} | "
+                f"{num(k + '.p99'):.2f} | {num(k + '.p999'):.2f} | {R[k + '.errors']} |")
+    say("")
+
 # ---- ratios summary
 say("## How to run")
 say("")

@@ -11,6 +11,8 @@
 #      ratio to the native server in this run — for C and Rust hellos, and (fewer connection
 #      counts) Python (componentize-py) and JavaScript (componentize-js) hellos;
 #   3. CPU per request at a fixed rate (bench/load) for Boson, wasmtime serve and native;
+#   6. outbound HTTP: a component that fetches a page of native-hello for each request, served by
+#      Boson (connections kept, and not) and by `wasmtime serve`;
 #   4. memory: RSS of the example app idle, peak RSS of the C hello server over the loads;
 #   5. cold start (bench/probe.py): new process to first 200 with an empty and a warm compile
 #      cache; the first request to a component that has not run yet in a running process;
@@ -121,6 +123,38 @@ log "CPU per request at $RATE req/s"
 measure_cpu cpu.native "$NATIVE_PID" "http://$NATIVE_ADDR/"
 measure_cpu cpu.wasmtime "${WT_PID[c]}" "http://${WT_ADDR[c]}/"
 measure_cpu cpu.boson "${BOSON_PID[c]}" "http://${BOSON_ADDR[c]}/"
+stop_all; PIDS=()
+
+# ---- 6. outbound HTTP: the C test guest's /outbound fetches native-hello's page
+log "outbound HTTP at $CONNECTIONS_INTERPRETED connections"
+PROXY_WASM=$GUESTS/c/guest.wasm
+start_serving upstream "$NATIVE"
+UPSTREAM=$ADDR
+mkdir "$WORK/proxy"
+printf 'spin_manifest_version = 2\n[application]\nname = "proxy"\n[[trigger.http]]\nroute = "/outbound"\ncomponent = "proxy"\n[component.proxy]\nsource = "%s"\nallowed_outbound_hosts = ["http://%s"]\n' \
+  "$PROXY_WASM" "$UPSTREAM" >"$WORK/proxy/spin.toml"
+start_serving boson-proxy "$BOSON" up --quiet --listen 127.0.0.1:0 --from "$WORK/proxy" --cache-dir "$CACHE"
+BOSON_PROXY=$ADDR
+# The same app with `[outbound_http] connection_pooling = false`: a connection per request.
+printf '[outbound_http]\nconnection_pooling = false\n' >"$WORK/proxy/unpooled.toml"
+start_serving boson-unpooled "$BOSON" up --quiet --listen 127.0.0.1:0 --from "$WORK/proxy" \
+  --cache-dir "$CACHE" --runtime-config-file "$WORK/proxy/unpooled.toml"
+BOSON_UNPOOLED=$ADDR
+# The test guest imports wasi:cli (it reads its environment), which `wasmtime serve` links only
+# with -S cli; outbound HTTP is on by default there.
+start_wasmtime wasmtime-proxy "$PROXY_WASM" -S cli
+WT_PROXY=$ADDR
+export BENCH_HEADER="x-target-url: http://$UPSTREAM/"
+for server in "$BOSON_PROXY" "$BOSON_UNPOOLED" "$WT_PROXY"; do
+  curl -sf -H "$BENCH_HEADER" "http://$server/outbound" | grep -q 'Hello from native' ||
+    { log "the proxy at $server does not answer"; exit 1; }
+done
+for c in $CONNECTIONS_INTERPRETED; do
+  measure_load "outbound.wasmtime.$c" "http://$WT_PROXY/outbound" "$c"
+  measure_load "outbound.unpooled.$c" "http://$BOSON_UNPOOLED/outbound" "$c"
+  measure_load "outbound.boson.$c" "http://$BOSON_PROXY/outbound" "$c"
+done
+unset BENCH_HEADER
 stop_all; PIDS=()
 
 # ---- 4. memory of the example app, idle
