@@ -150,7 +150,8 @@ impl WasiHttpView for HostState {
 /// instances.
 struct OutboundHooks {
     grant: OutboundGrant,
-    http: outbound::HttpClient,
+    /// Shared by the component's instances; one reference per store.
+    http: Arc<outbound::HttpClient>,
 }
 
 type SendFuture = Box<

@@ -411,7 +411,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// or a new one to an address that passed the check. Connections are kept per component
 /// version (each [`crate::runtime::LoadedComponent`] has its own client), so one never carries
 /// another component's request, and those of a replaced version close with it.
-#[derive(Clone)]
 pub struct HttpClient {
     connector: Connector,
     client: hyper_util::client::legacy::Client<Connector, WasiBody>,

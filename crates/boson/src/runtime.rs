@@ -83,7 +83,7 @@ pub struct LoadedComponent {
     pub mqtt: MqttConnections,
     /// Its outbound HTTP requests, checked against its grants, and the connections its
     /// instances keep open.
-    pub outbound_http: crate::outbound::HttpClient,
+    pub outbound_http: Arc<crate::outbound::HttpClient>,
     /// Where its next guests start (see [`GuestThreads::spawn`]).
     pub placement: Placement,
     /// Its engine's pool slots for instances built ahead of their request, and whether
@@ -525,12 +525,12 @@ impl Runtime {
                     redis: RedisConnections::new(backends.outbound),
                     rdbms: RdbmsConnections::new(backends.outbound),
                     mqtt: MqttConnections::new(backends.outbound),
-                    outbound_http: crate::outbound::HttpClient::new(
+                    outbound_http: Arc::new(crate::outbound::HttpClient::new(
                         spec.allowed_hosts.clone(),
                         spec.id.clone(),
                         backends.self_origin,
                         backends.outbound_http.connection_pooling,
-                    ),
+                    )),
                     placement: Placement::default(),
                     ready: ReadyState::new(ready_slots),
                 }),
