@@ -46,9 +46,7 @@ fi
 if [ -n "${AB_UPSTREAM:-}" ]; then
   start_serving upstream "$AB_UPSTREAM"
   APP=$WORK/app
-  mkdir "$APP"
-  printf 'spin_manifest_version = 2\n[application]\nname = "ab"\n[[trigger.http]]\nroute = "/outbound"\ncomponent = "proxy"\n[component.proxy]\nsource = "%s"\nallowed_outbound_hosts = ["http://%s"]\n' \
-    "$HELLO" "$ADDR" >"$APP/spin.toml"
+  proxy_app "$APP" "$HELLO" "$ADDR"
   export BENCH_PATHS=/outbound BENCH_HEADER="x-target-url: http://$ADDR/"
 fi
 start_serving a "$A" up --quiet --listen 127.0.0.1:0 --from "$APP" --cache-dir "$WORK/cache"

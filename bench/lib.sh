@@ -44,6 +44,14 @@ start_wasmtime() {
   wait_http "http://$ADDR/" || { log "wasmtime serve did not start"; cat "$WORK/$name.log" >&2; return 1; }
 }
 
+# proxy_app DIR WASM UPSTREAM: writes DIR/spin.toml, an app whose one component (WASM, the C
+# test guest) answers /outbound by fetching x-target-url, allowed to reach http://UPSTREAM.
+proxy_app() {
+  mkdir -p "$1"
+  printf 'spin_manifest_version = 2\n[application]\nname = "proxy"\n[[trigger.http]]\nroute = "/outbound"\ncomponent = "proxy"\n[component.proxy]\nsource = "%s"\nallowed_outbound_hosts = ["http://%s"]\n' \
+    "$2" "$3" >"$1/spin.toml"
+}
+
 # need_wrk: installs wrk from Debian's packages unless it is there.
 need_wrk() {
   command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }

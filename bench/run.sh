@@ -130,9 +130,7 @@ log "outbound HTTP at $CONNECTIONS_INTERPRETED connections"
 PROXY_WASM=$GUESTS/c/guest.wasm
 start_serving upstream "$NATIVE"
 UPSTREAM=$ADDR
-mkdir "$WORK/proxy"
-printf 'spin_manifest_version = 2\n[application]\nname = "proxy"\n[[trigger.http]]\nroute = "/outbound"\ncomponent = "proxy"\n[component.proxy]\nsource = "%s"\nallowed_outbound_hosts = ["http://%s"]\n' \
-  "$PROXY_WASM" "$UPSTREAM" >"$WORK/proxy/spin.toml"
+proxy_app "$WORK/proxy" "$PROXY_WASM" "$UPSTREAM"
 start_serving boson-proxy "$BOSON" up --quiet --listen 127.0.0.1:0 --from "$WORK/proxy" --cache-dir "$CACHE"
 BOSON_PROXY=$ADDR
 # The same app with `[outbound_http] connection_pooling = false`: a connection per request.

@@ -446,26 +446,18 @@ impl HttpClient {
         mut request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
         let uri = request.uri();
-        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-        let use_tls = match scheme.as_str() {
-            "http" => false,
-            "https" => true,
-            _ => return Err(HttpError::HttpProtocolError),
-        };
-        let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
-        let port = uri.port_u16().unwrap_or(if use_tls { 443 } else { 80 });
+        let Destination { scheme, host, port } = Destination::of(uri)?;
         // Checked by name before a kept connection is taken; a new connection's addresses are
         // checked again once resolved (the connector).
         let policy = &self.connector.policy;
         let allowed = if host.eq_ignore_ascii_case("self") {
-            policy.allows_self(&scheme, port)
+            policy.allows_self(scheme, port)
         } else {
-            policy.allows(&scheme, host, port)
+            policy.allows(scheme, host, port)
         };
         if !allowed {
-            return Err(self
-                .connector
-                .denied(Denied::NotAllowed(format!("{scheme}://{host}:{port}"))));
+            let denied = Denied::NotAllowed(format!("{scheme}://{host}:{port}"));
+            return Err(self.connector.denied(denied).to_wasi());
         }
         if uri.scheme().is_none() {
             let mut parts = uri.clone().into_parts();
@@ -574,6 +566,28 @@ fn closed_before_answer(e: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
+/// Where an outbound request goes: `http` or `https` (`https` when the URI names no scheme), the
+/// host, and the port (the scheme's when the URI names none).
+struct Destination<'a> {
+    scheme: &'static str,
+    host: &'a str,
+    port: u16,
+}
+
+impl<'a> Destination<'a> {
+    fn of(uri: &'a http::Uri) -> Result<Self, HttpError> {
+        let (scheme, default_port) = match uri.scheme_str() {
+            None => ("https", 443),
+            Some(s) if s.eq_ignore_ascii_case("https") => ("https", 443),
+            Some(s) if s.eq_ignore_ascii_case("http") => ("http", 80),
+            Some(_) => return Err(HttpError::HttpProtocolError),
+        };
+        let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
+        let port = uri.port_u16().unwrap_or(default_port);
+        Ok(Self { scheme, host, port })
+    }
+}
+
 /// Opens the connections of one component's [`HttpClient`]: resolves the destination, checks
 /// every address against the policy, connects to one that passed, and speaks TLS for `https`.
 #[derive(Clone)]
@@ -585,25 +599,20 @@ struct Connector {
 
 impl Connector {
     /// Logs a refused destination for the operator; the guest gets an error code.
-    fn denied(&self, denied: Denied) -> HttpError {
+    fn denied(&self, denied: Denied) -> ConnectFailure {
         tracing::warn!(component = %self.component, "outbound request denied: {denied}");
-        ConnectFailure::Denied(denied).to_wasi()
+        ConnectFailure::Denied(denied)
     }
 
     async fn connect(self, uri: http::Uri) -> Result<TokioIo<Stream>, ConnectFailure> {
-        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-        let use_tls = scheme == "https";
-        let host = uri.host().ok_or(ConnectFailure::BadName)?;
-        let port = uri.port_u16().unwrap_or(if use_tls { 443 } else { 80 });
+        let Destination { scheme, host, port } =
+            Destination::of(&uri).map_err(|_| ConnectFailure::BadName)?;
         let resolved = if host.eq_ignore_ascii_case("self") {
-            resolve_self(&self.policy, &scheme, port, self.self_origin)
+            resolve_self(&self.policy, scheme, port, self.self_origin)
         } else {
-            self.policy.resolve(&scheme, host, port).await
+            self.policy.resolve(scheme, host, port).await
         };
-        let addrs = resolved.map_err(|denied| {
-            tracing::warn!(component = %self.component, "outbound request denied: {denied}");
-            ConnectFailure::Denied(denied)
-        })?;
+        let addrs = resolved.map_err(|denied| self.denied(denied))?;
         let connect = async {
             let mut last = None;
             for addr in &addrs {
@@ -618,7 +627,7 @@ impl Connector {
             .await
             .map_err(|_| ConnectFailure::Timeout)??;
         let _ = tcp.set_nodelay(true);
-        if !use_tls {
+        if scheme == "http" {
             return Ok(TokioIo::new(Stream::Plain(tcp)));
         }
         let name =

@@ -239,20 +239,12 @@ source = "{wasm}"
         wasm = wasm.display(),
         port = upstream.port()
     ));
-    let mut extra = Vec::new();
+    let rc_path = app.path().join("runtime-config.toml");
+    let mut args = Vec::new();
     if let Some(rc) = runtime_config {
         app.write("runtime-config.toml", rc);
-        extra.push(
-            app.path()
-                .join("runtime-config.toml")
-                .to_string_lossy()
-                .into_owned(),
-        );
+        args = vec!["--runtime-config-file", rc_path.to_str().unwrap()];
     }
-    let args: Vec<&str> = extra
-        .iter()
-        .flat_map(|rc| ["--runtime-config-file", rc.as_str()])
-        .collect();
     let boson = Boson::start(app.path(), &args);
     (app, boson)
 }
