@@ -509,7 +509,7 @@ pub(crate) async fn fetch_source(
         ))
         .context("building request")?;
     let response = crate::outbound::HttpClient::new(Arc::new(policy), "boson".into(), None, false)
-        .send(request)
+        .send(request, None)
         .await
         .map_err(|e| anyhow::anyhow!("download failed: {e:?}"))?;
     if !response.status().is_success() {

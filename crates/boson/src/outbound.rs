@@ -20,7 +20,7 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use ipnet::IpNet;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use wasmtime_wasi_http::{Error as HttpError, WasiBody};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
 /// The parsed `allowed_outbound_hosts` of one component.
 #[derive(Debug, Clone, Default)]
@@ -403,8 +403,16 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_IDLE_PER_DESTINATION: usize = 32;
 /// Sends of one request at most, when kept connections turn out closed (see [`replayable`]).
 const MAX_ATTEMPTS: u32 = 3;
-/// How long connecting (every resolved address in turn) may take.
+/// How long connecting (resolving, every resolved address in turn, TLS) may take, unless the
+/// guest's `request-options` set another connect timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+tokio::task_local! {
+    /// The connect timeout of the request being sent. The pooling client asks the connector for
+    /// a connection while it polls that request's future, in the request's task, so the
+    /// connector reads the timeout from here (it is given only the URI).
+    static REQUEST_CONNECT_TIMEOUT: Duration;
+}
 
 /// One component's outbound HTTP: each request is checked against the component's policy, then
 /// sent over a connection the component's earlier instances left open to the same destination,
@@ -440,8 +448,34 @@ impl HttpClient {
         Self { connector, client }
     }
 
-    /// Sends `request` if the policy allows its destination.
+    /// Sends `request` if the policy allows its destination, within the guest's timeouts
+    /// (`request-options`): connect (a new connection: resolving, connecting, TLS), first byte
+    /// (from the request's start to the response's head; a request that opens a connection
+    /// spends part of it connecting) and between bytes (of the response body, each wait for
+    /// the next frame).
     pub async fn send(
+        &self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<http::Response<WasiBody>, HttpError> {
+        let options = options.unwrap_or_default();
+        let connect = options.connect_timeout.unwrap_or(CONNECT_TIMEOUT);
+        let send = REQUEST_CONNECT_TIMEOUT.scope(connect, self.send_checked(request));
+        let response = match options.first_byte_timeout {
+            Some(limit) => tokio::time::timeout(limit, send)
+                .await
+                .map_err(|_| HttpError::ConnectionReadTimeout)??,
+            None => send.await?,
+        };
+        Ok(match options.between_bytes_timeout {
+            Some(limit) => response.map(|body| BetweenBytes::limit(body, limit)),
+            None => response,
+        })
+    }
+
+    /// Checks `request` against the policy and sends it, again when a kept connection turns
+    /// out closed.
+    async fn send_checked(
         &self,
         mut request: http::Request<WasiBody>,
     ) -> Result<http::Response<WasiBody>, HttpError> {
@@ -604,7 +638,18 @@ impl Connector {
         ConnectFailure::Denied(denied)
     }
 
-    async fn connect(self, uri: http::Uri) -> Result<TokioIo<Stream>, ConnectFailure> {
+    /// Opens a connection to `uri`'s destination within `timeout`.
+    async fn connect(
+        self,
+        uri: http::Uri,
+        timeout: Duration,
+    ) -> Result<TokioIo<Stream>, ConnectFailure> {
+        tokio::time::timeout(timeout, self.open(uri))
+            .await
+            .map_err(|_| ConnectFailure::Timeout)?
+    }
+
+    async fn open(self, uri: http::Uri) -> Result<TokioIo<Stream>, ConnectFailure> {
         let Destination { scheme, host, port } =
             Destination::of(&uri).map_err(|_| ConnectFailure::BadName)?;
         let resolved = if host.eq_ignore_ascii_case("self") {
@@ -613,19 +658,16 @@ impl Connector {
             self.policy.resolve(scheme, host, port).await
         };
         let addrs = resolved.map_err(|denied| self.denied(denied))?;
-        let connect = async {
-            let mut last = None;
-            for addr in &addrs {
-                match tokio::net::TcpStream::connect(addr).await {
-                    Ok(s) => return Ok(s),
-                    Err(e) => last = Some(e),
-                }
+        let mut tcp = Err(ConnectFailure::Refused);
+        for addr in &addrs {
+            tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(ConnectFailure::Io);
+            if tcp.is_ok() {
+                break;
             }
-            Err(last.map_or(ConnectFailure::Refused, ConnectFailure::Io))
-        };
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, connect)
-            .await
-            .map_err(|_| ConnectFailure::Timeout)??;
+        }
+        let tcp = tcp?;
         let _ = tcp.set_nodelay(true);
         if scheme == "http" {
             return Ok(TokioIo::new(Stream::Plain(tcp)));
@@ -651,7 +693,12 @@ impl tower_service::Service<http::Uri> for Connector {
     }
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
-        Box::pin(self.clone().connect(uri))
+        // Called while the request that needs the connection is polled (see
+        // `REQUEST_CONNECT_TIMEOUT`); the default covers any other caller.
+        let timeout = REQUEST_CONNECT_TIMEOUT
+            .try_with(|t| *t)
+            .unwrap_or(CONNECT_TIMEOUT);
+        Box::pin(self.clone().connect(uri, timeout))
     }
 }
 
@@ -757,6 +804,58 @@ impl AsyncWrite for Stream {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
+    }
+}
+
+/// A response body that fails with `connection-read-timeout` when its next frame takes longer
+/// than the guest's between-bytes timeout; the wait starts when the response's head arrives.
+struct BetweenBytes {
+    body: WasiBody,
+    limit: Duration,
+    next_by: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl BetweenBytes {
+    fn limit(body: WasiBody, limit: Duration) -> WasiBody {
+        let next_by = Box::pin(tokio::time::sleep(limit));
+        Self {
+            body,
+            limit,
+            next_by,
+        }
+        .boxed_unsync()
+    }
+}
+
+impl hyper::body::Body for BetweenBytes {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, HttpError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                if let Some(next_by) = tokio::time::Instant::now().checked_add(this.limit) {
+                    this.next_by.as_mut().reset(next_by);
+                }
+                Poll::Ready(frame)
+            }
+            Poll::Pending => match this.next_by.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -354,9 +354,32 @@ static void route_outbound(exports_wasi_http_incoming_handler_own_response_outpa
     guest_app_string_t s_pq = {pathq.ptr, pathq.len};
     wasi_http_types_method_outgoing_request_set_path_with_query(b, &s_pq);
 
+    /* `x-request-options: connect=<ms>,first-byte=<ms>,between-bytes=<ms>` (any of them) sets
+     * the request's timeouts. */
+    char *opts_header = request_header(req, "x-request-options");
+    wasi_http_types_own_request_options_t opts;
+    bool have_opts = opts_header != NULL;
+    if (have_opts) {
+        opts = wasi_http_types_constructor_request_options();
+        wasi_http_types_borrow_request_options_t ob = wasi_http_types_borrow_request_options(opts);
+        for (char *item = strtok(opts_header, ","); item; item = strtok(NULL, ",")) {
+            char *eq = strchr(item, '=');
+            if (!eq) continue;
+            *eq = 0;
+            wasi_http_types_duration_t d = strtoull(eq + 1, NULL, 10) * 1000000ull;
+            if (strcmp(item, "connect") == 0)
+                wasi_http_types_method_request_options_set_connect_timeout(ob, &d);
+            else if (strcmp(item, "first-byte") == 0)
+                wasi_http_types_method_request_options_set_first_byte_timeout(ob, &d);
+            else if (strcmp(item, "between-bytes") == 0)
+                wasi_http_types_method_request_options_set_between_bytes_timeout(ob, &d);
+        }
+        free(opts_header);
+    }
+
     wasi_http_types_own_future_incoming_response_t future;
     wasi_http_types_error_code_t err;
-    if (!wasi_http_outgoing_handler_handle(oreq, NULL, &future, &err)) {
+    if (!wasi_http_outgoing_handler_handle(oreq, have_opts ? &opts : NULL, &future, &err)) {
         buf_puts(&body, "error: ");
         buf_error_code(&body, &err);
         buf_puts(&body, "\n");

@@ -505,6 +505,89 @@ impl KeepAliveServer {
     }
 }
 
+/// A server that reads each request's head, writes `head` (nothing, or a response's head and
+/// the start of its body) and then sends nothing more, holding the connection open.
+pub struct StallingServer {
+    pub addr: SocketAddr,
+}
+
+impl StallingServer {
+    pub fn start(head: &'static str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    let mut buf = [0u8; 8192];
+                    let mut written = false;
+                    loop {
+                        if !written && got.windows(4).any(|w| w == b"\r\n\r\n") {
+                            written = true;
+                            if stream.write_all(head.as_bytes()).is_err() {
+                                return;
+                            }
+                        }
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr }
+    }
+}
+
+/// A listening socket whose accept queue is full and never drained: the kernel drops the SYN
+/// of every further connection, so connecting to it waits until the caller gives up.
+pub struct UnansweredListener {
+    pub addr: SocketAddr,
+    _listener: std::net::TcpListener,
+    _queued: TcpStream,
+}
+
+impl UnansweredListener {
+    pub fn start() -> Self {
+        use std::os::fd::FromRawFd as _;
+        // std's listeners have a long backlog; this one holds a single connection.
+        let listener = unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+            let addr = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: 0,
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            let bound = libc::bind(
+                fd,
+                (&addr as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            );
+            assert_eq!(bound, 0, "bind: {}", std::io::Error::last_os_error());
+            assert_eq!(
+                libc::listen(fd, 0),
+                0,
+                "listen: {}",
+                std::io::Error::last_os_error()
+            );
+            std::net::TcpListener::from_raw_fd(fd)
+        };
+        let addr = listener.local_addr().unwrap();
+        let queued = TcpStream::connect(addr).unwrap();
+        Self {
+            addr,
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+}
+
 /// A line of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`, `VmSwap`).
 pub fn proc_status_kib(pid: i32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -298,6 +298,74 @@ fn outbound_connection_pooling_can_be_turned_off() {
     assert_eq!(upstream.connections.load(SeqCst), 3);
 }
 
+/// The timeouts a guest sets on an outbound request (`request-options`) are kept: a server that
+/// never answers fails the request at the first-byte timeout, one that stops in the middle of
+/// its body at the between-bytes timeout, and a destination that never accepts at the connect
+/// timeout. Each is the guest's error to handle, not a 504 at the component's deadline.
+#[test]
+fn outbound_request_timeouts_set_by_the_guest_are_kept() {
+    let silent = StallingServer::start("");
+    let halfway = StallingServer::start("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+    let unanswered = UnansweredListener::start();
+    let answering = KeepAliveServer::start("from upstream", None);
+    let wasm = guest("c", "guest");
+    let grants = [silent.addr, halfway.addr, unanswered.addr, answering.addr]
+        .map(|a| format!("\"http://127.0.0.1:{}\"", a.port()))
+        .join(", ");
+    let app = AppDir::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "timeouts"
+[[trigger.http]]
+route = "/outbound"
+component = "fetch"
+[component.fetch]
+source = "{wasm}"
+allowed_outbound_hosts = [{grants}]
+"#,
+        wasm = wasm.display(),
+    ));
+    let boson = Boson::start(app.path(), &["--timeout", "20s"]);
+    let fetch = |upstream: SocketAddr, options: &str| {
+        let url = format!("http://127.0.0.1:{}/x", upstream.port());
+        let headers = [
+            ("x-target-url", url.as_str()),
+            ("x-request-options", options),
+        ];
+        request(boson.addr, "GET", "/outbound", &headers, b"")
+    };
+    let cases = [
+        (
+            silent.addr,
+            "first-byte=200",
+            "error: connection-read-timeout",
+        ),
+        // wasmtime-wasi-http 48.0.8 gives a 0.2 guest no error code for a failed response
+        // body (`http-error-code` finds none), only the failed read. The server holds the
+        // connection open, so without the timeout the request ends at the deadline (504).
+        (
+            halfway.addr,
+            "between-bytes=200",
+            "error: reading the response body failed",
+        ),
+        (unanswered.addr, "connect=200", "error: connection-timeout"),
+    ];
+    for (upstream, options, expected) in cases {
+        let r = fetch(upstream, options);
+        assert_eq!(r.status, 502, "{options}: {}", r.text());
+        assert_eq!(r.text().trim(), expected, "{options}");
+    }
+    // Timeouts that are not reached change nothing, on a new connection and a kept one.
+    for round in 0..2 {
+        let r = fetch(
+            answering.addr,
+            "connect=5000,first-byte=5000,between-bytes=5000",
+        );
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        assert!(r.text().contains("from upstream"), "{}", r.text());
+    }
+}
+
 /// A kept connection that the server closes as the next request arrives (its idle timeout
 /// expired just then) fails no request: a GET is sent again on a new connection.
 #[test]
