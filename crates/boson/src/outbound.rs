@@ -877,6 +877,34 @@ mod tests {
         AllowedHosts::parse(entries.iter().copied()).unwrap()
     }
 
+    /// A body that waits longer than the between-bytes timeout fails with the guest's error
+    /// code; frames that come in time pass through, and a limit too large for the clock (a
+    /// guest may ask for 2^64 ns) means none.
+    #[tokio::test]
+    async fn a_response_body_that_stalls_past_the_between_bytes_timeout_fails() {
+        let full = |data: &'static [u8]| {
+            http_body_util::Full::new(Bytes::from_static(data))
+                .map_err(|never: std::convert::Infallible| match never {})
+                .boxed_unsync()
+        };
+        let stalled = http_body_util::StreamBody::new(futures::stream::pending::<
+            Result<hyper::body::Frame<Bytes>, HttpError>,
+        >())
+        .boxed_unsync();
+        let mut body = BetweenBytes::limit(stalled, Duration::from_millis(20));
+        let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+            .await
+            .expect("the timeout ends the wait")
+            .expect("an error, not the end");
+        assert!(matches!(frame, Err(HttpError::ConnectionReadTimeout)));
+
+        for limit in [Duration::from_millis(20), Duration::from_nanos(u64::MAX)] {
+            let body = BetweenBytes::limit(full(b"in time"), limit);
+            let data = body.collect().await.expect("no timeout").to_bytes();
+            assert_eq!(&data[..], b"in time");
+        }
+    }
+
     #[test]
     fn only_idempotent_requests_without_a_body_are_sent_again() {
         let request = |method: http::Method, body: &'static [u8]| {
