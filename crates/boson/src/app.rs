@@ -508,10 +508,16 @@ pub(crate) async fn fetch_source(
             http_body_util::Empty::new().map_err(|never: std::convert::Infallible| match never {}),
         ))
         .context("building request")?;
-    let response = crate::outbound::HttpClient::new(Arc::new(policy), "boson".into(), None, false)
-        .send(request, None)
-        .await
-        .map_err(|e| anyhow::anyhow!("download failed: {e:?}"))?;
+    let response = crate::outbound::HttpClient::new(
+        Arc::new(policy),
+        "boson".into(),
+        None,
+        false,
+        Default::default(),
+    )
+    .send(request, None)
+    .await
+    .map_err(|e| anyhow::anyhow!("download failed: {e:?}"))?;
     if !response.status().is_success() {
         bail!("download failed with HTTP status {}", response.status());
     }

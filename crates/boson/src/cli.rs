@@ -559,6 +559,11 @@ pub(crate) async fn open_backends(
             .await
             .with_context(|| format!("--sqlite {sql}"))?;
     }
+    let component_ids: Vec<&str> = app.components.keys().map(String::as_str).collect();
+    let client_tls = match runtime_config {
+        Some(rc) => crate::outbound::ClientTls::load(rc, &component_ids)?,
+        None => Default::default(),
+    };
     Ok(Backends {
         key_value,
         sqlite,
@@ -569,6 +574,7 @@ pub(crate) async fn open_backends(
         outbound_http: runtime_config
             .map(|rc| rc.outbound_http)
             .unwrap_or_default(),
+        client_tls: Arc::new(client_tls),
     })
 }
 

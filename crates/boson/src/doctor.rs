@@ -45,6 +45,15 @@ pub async fn examine(
         Err(e) => return vec![problem(format!("{e:#}"), "fix the runtime-config file")],
     };
     let mut problems = Vec::new();
+    if let Some(rc) = &config {
+        let ids: Vec<&str> = manifest.components.keys().map(|k| k.as_str()).collect();
+        if let Err(e) = crate::outbound::ClientTls::load(rc, &ids) {
+            problems.push(problem(
+                format!("{e:#}"),
+                "fix the [[client_tls]] table as the message says",
+            ));
+        }
+    }
     for c in manifest.components.values() {
         let id = &c.id;
         if let Some(build) = &c.build {
@@ -196,6 +205,7 @@ async fn load_like_up(
             outbound: Default::default(),
             self_origin: None,
             outbound_http: Default::default(),
+            client_tls: Default::default(),
         };
         let (runtime, components) = {
             let app = app.clone();

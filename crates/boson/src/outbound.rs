@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
@@ -426,19 +427,21 @@ pub struct HttpClient {
 
 impl HttpClient {
     /// A client for `component` under `policy`; `pooling` keeps connections open for later
-    /// requests (runtime config `[outbound_http] connection_pooling`). Requests to the host
-    /// `self` go to `self_origin`, the address Boson's own listener is bound to, when the
-    /// policy names `self`.
+    /// requests (runtime config `[outbound_http] connection_pooling`), and `tls` holds the
+    /// component's `[[client_tls]]` settings. Requests to the host `self` go to `self_origin`,
+    /// the address Boson's own listener is bound to, when the policy names `self`.
     pub fn new(
         policy: Arc<AllowedHosts>,
         component: Arc<str>,
         self_origin: Option<SocketAddr>,
         pooling: bool,
+        tls: ComponentTls,
     ) -> Self {
         let connector = Connector {
             policy,
             component,
             self_origin,
+            tls: Arc::new(tls),
         };
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(IDLE_TIMEOUT)
@@ -629,6 +632,7 @@ struct Connector {
     policy: Arc<AllowedHosts>,
     component: Arc<str>,
     self_origin: Option<SocketAddr>,
+    tls: Arc<ComponentTls>,
 }
 
 impl Connector {
@@ -675,7 +679,7 @@ impl Connector {
         let name =
             rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
                 .map_err(|_| ConnectFailure::BadName)?;
-        let tls = tokio_rustls::TlsConnector::from(tls_config())
+        let tls = tokio_rustls::TlsConnector::from(self.tls.config_for(host, port))
             .connect(name, tcp)
             .await
             .map_err(ConnectFailure::Tls)?;
@@ -702,20 +706,198 @@ impl tower_service::Service<http::Uri> for Connector {
     }
 }
 
-/// The TLS settings of every outbound connection: the web's root certificates, no client
-/// certificate. Built once, so connections share rustls' session cache and resume sessions.
+/// The TLS settings of outbound connections that no `[[client_tls]]` table names: the web's
+/// root certificates, no client certificate. Built once, so connections share rustls' session
+/// cache and resume sessions.
 fn tls_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.into(),
         };
-        Arc::new(
+        with_alpn(
             rustls::ClientConfig::builder()
                 .with_root_certificates(roots)
                 .with_no_client_auth(),
         )
     });
     CONFIG.clone()
+}
+
+/// Offers HTTP/2 and HTTP/1.1; the client speaks whichever the server picks.
+fn with_alpn(mut config: rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// The runtime config's `[[client_tls]]` tables, loaded: for each, the components and hosts it
+/// names and the TLS settings built from its files.
+#[derive(Default)]
+pub struct ClientTls {
+    tables: Vec<ClientTlsTable>,
+}
+
+struct ClientTlsTable {
+    components: Vec<String>,
+    hosts: Vec<TlsHost>,
+    config: Arc<rustls::ClientConfig>,
+}
+
+/// A `[[client_tls]]` host: a name (lowercase), on any port or on one.
+#[derive(Debug, Clone, PartialEq)]
+struct TlsHost {
+    name: String,
+    port: Option<u16>,
+}
+
+impl TlsHost {
+    fn parse(entry: &str) -> anyhow::Result<Self> {
+        let (name, port) = split_host_port(entry)?;
+        let name = name.trim_matches(['[', ']']).to_ascii_lowercase();
+        if name.is_empty() || entry.contains('/') {
+            bail!("`{entry}` is not a host name; write `host` or `host:port`");
+        }
+        let port = port.map(|p| parse_port(entry, p)).transpose()?;
+        Ok(Self { name, port })
+    }
+
+    fn matches(&self, host: &str, port: u16) -> bool {
+        self.name
+            .eq_ignore_ascii_case(host.trim_matches(['[', ']']))
+            && self.port.is_none_or(|p| p == port)
+    }
+}
+
+impl ClientTls {
+    /// Loads every `[[client_tls]]` table of `config`: reads its certificate and key files and
+    /// checks that each component it names is one of `components` (the app's). Errors name the
+    /// table's file and line.
+    pub fn load(
+        config: &crate::runtime_config::RuntimeConfig,
+        components: &[&str],
+    ) -> anyhow::Result<Self> {
+        let tables = config
+            .client_tls
+            .iter()
+            .map(|(at, table)| {
+                Self::load_table(config, table, components)
+                    .with_context(|| format!("{at}: [[client_tls]]"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { tables })
+    }
+
+    fn load_table(
+        config: &crate::runtime_config::RuntimeConfig,
+        table: &crate::runtime_config::ClientTlsConfig,
+        components: &[&str],
+    ) -> anyhow::Result<ClientTlsTable> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        if table.component_ids.is_empty() || table.hosts.is_empty() {
+            bail!("component_ids and hosts must each name at least one");
+        }
+        if let Some(unknown) = table
+            .component_ids
+            .iter()
+            .find(|id| !components.contains(&id.as_str()))
+        {
+            bail!(
+                "component_ids: the app has no component `{unknown}` (it has: {})",
+                components.join(", ")
+            );
+        }
+        let hosts = table
+            .hosts
+            .iter()
+            .map(|h| TlsHost::parse(h))
+            .collect::<anyhow::Result<_>>()
+            .context("hosts")?;
+        let certificates =
+            |key: &str, file: &Path| -> anyhow::Result<Vec<CertificateDer<'static>>> {
+                let path = config.resolve_path(file);
+                let certs = CertificateDer::pem_file_iter(&path)
+                    .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                    .with_context(|| {
+                        format!("{key}: cannot read certificates from {}", path.display())
+                    })?;
+                if certs.is_empty() {
+                    bail!("{key}: {} holds no PEM certificate", path.display());
+                }
+                Ok(certs)
+            };
+        let mut roots = rustls::RootCertStore::empty();
+        if table
+            .ca_use_webpki_roots
+            .unwrap_or(table.ca_roots_file.is_none())
+        {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        if let Some(file) = &table.ca_roots_file {
+            for cert in certificates("ca_roots_file", file)? {
+                roots
+                    .add(cert)
+                    .context("ca_roots_file: a certificate is not a usable root")?;
+            }
+        }
+        if roots.is_empty() {
+            bail!(
+                "no root certificate to check servers against: set ca_roots_file, or leave ca_use_webpki_roots on"
+            );
+        }
+        let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+        let config = match (&table.client_cert_file, &table.client_private_key_file) {
+            (None, None) => builder.with_no_client_auth(),
+            (Some(cert), Some(key)) => {
+                let chain = certificates("client_cert_file", cert)?;
+                let path = config.resolve_path(key);
+                let key = PrivateKeyDer::from_pem_file(&path).with_context(|| {
+                    format!(
+                        "client_private_key_file: cannot read a PEM private key from {}",
+                        path.display()
+                    )
+                })?;
+                builder.with_client_auth_cert(chain, key).context(
+                    "client_cert_file and client_private_key_file do not make a usable pair",
+                )?
+            }
+            _ => bail!(
+                "client_cert_file and client_private_key_file go together: set both or neither"
+            ),
+        };
+        Ok(ClientTlsTable {
+            components: table.component_ids.clone(),
+            hosts,
+            config: with_alpn(config),
+        })
+    }
+
+    /// The TLS settings `component`'s requests use: those of the tables that name it.
+    pub fn for_component(&self, component: &str) -> ComponentTls {
+        ComponentTls {
+            tables: self
+                .tables
+                .iter()
+                .filter(|t| t.components.iter().any(|c| c == component))
+                .map(|t| (t.hosts.clone(), t.config.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// One component's `[[client_tls]]` settings, by host; other hosts get [`tls_config`].
+#[derive(Clone, Default)]
+pub struct ComponentTls {
+    tables: Vec<(Vec<TlsHost>, Arc<rustls::ClientConfig>)>,
+}
+
+impl ComponentTls {
+    /// The settings of the first table that names `host` (and `port`, if it names one).
+    fn config_for(&self, host: &str, port: u16) -> Arc<rustls::ClientConfig> {
+        self.tables
+            .iter()
+            .find(|(hosts, _)| hosts.iter().any(|h| h.matches(host, port)))
+            .map_or_else(tls_config, |(_, config)| config.clone())
+    }
 }
 
 /// Why a new outbound connection could not be opened.
@@ -763,7 +945,12 @@ enum Stream {
 
 impl Connection for Stream {
     fn connected(&self) -> Connected {
-        Connected::new()
+        match self {
+            Self::Tls(tls) if tls.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                Connected::new().negotiated_h2()
+            }
+            _ => Connected::new(),
+        }
     }
 }
 
@@ -903,6 +1090,37 @@ mod tests {
             let data = body.collect().await.expect("no timeout").to_bytes();
             assert_eq!(&data[..], b"in time");
         }
+    }
+
+    #[test]
+    fn client_tls_hosts_match_by_name_and_port() {
+        let any_port = TlsHost::parse("Internal.Example").unwrap();
+        assert!(any_port.matches("internal.example", 443));
+        assert!(any_port.matches("INTERNAL.example", 8443));
+        assert!(!any_port.matches("other.example", 443));
+        let one_port = TlsHost::parse("internal.example:8443").unwrap();
+        assert!(one_port.matches("internal.example", 8443));
+        assert!(!one_port.matches("internal.example", 443));
+        assert!(TlsHost::parse("[::1]:8443").unwrap().matches("[::1]", 8443));
+        for bad in ["https://internal.example", "internal.example:https", ""] {
+            assert!(TlsHost::parse(bad).is_err(), "{bad}");
+        }
+        let own = with_alpn(
+            rustls::ClientConfig::builder()
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        );
+        let tls = ComponentTls {
+            tables: vec![(vec![one_port], own)],
+        };
+        assert!(Arc::ptr_eq(
+            &tls.config_for("internal.example", 8443),
+            &tls.tables[0].1
+        ));
+        assert!(Arc::ptr_eq(
+            &tls.config_for("internal.example", 443),
+            &tls_config()
+        ));
     }
 
     #[test]

@@ -110,6 +110,8 @@ pub struct Backends {
     pub self_origin: Option<std::net::SocketAddr>,
     /// Outbound HTTP settings (`[outbound_http]`).
     pub outbound_http: crate::runtime_config::OutboundHttpConfig,
+    /// Outbound TLS settings per component and host (`[[client_tls]]`).
+    pub client_tls: Arc<crate::outbound::ClientTls>,
 }
 
 /// The engines, their linkers and instance pools, admission and the guest threads: everything
@@ -530,6 +532,7 @@ impl Runtime {
                         spec.id.clone(),
                         backends.self_origin,
                         backends.outbound_http.connection_pooling,
+                        backends.client_tls.for_component(&spec.id),
                     )),
                     placement: Placement::default(),
                     ready: ReadyState::new(ready_slots),

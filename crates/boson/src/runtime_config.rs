@@ -1,6 +1,6 @@
 //! The runtime-config file (`--runtime-config-file`): host settings that are not part of the
 //! app's manifest, in Spin's layout — `[key_value_store.<label>]`, `[sqlite_database.<label>]`,
-//! `[[variables_provider]]`, `[outbound_http]` — plus Boson's `[limits]`.
+//! `[[variables_provider]]`, `[outbound_http]`, `[[client_tls]]` — plus Boson's `[limits]`.
 //!
 //! Each capability reads its own section; this module only parses the file and reports errors
 //! with the file and line.
@@ -27,6 +27,11 @@ pub struct RuntimeConfig {
     pub outbound_connections: OutboundConnectionsConfig,
     #[serde(default)]
     pub outbound_http: OutboundHttpConfig,
+    #[serde(default, rename = "client_tls")]
+    client_tls_tables: Vec<toml::Spanned<ClientTlsConfig>>,
+    /// `[[client_tls]]`, each with where it starts (`file:line`) for errors found later.
+    #[serde(skip)]
+    pub client_tls: Vec<(String, ClientTlsConfig)>,
     /// Where the file is; relative paths in it start from its folder.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -94,6 +99,23 @@ impl Default for OutboundHttpConfig {
     }
 }
 
+/// `[[client_tls]]`, as in Spin: how the listed components' outbound HTTPS requests to the
+/// listed hosts check the server (`ca_roots_file`, with or without the web's roots) and which
+/// certificate they present (`client_cert_file` and `client_private_key_file`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTlsConfig {
+    pub component_ids: Vec<String>,
+    /// `host` (any port) or `host:port`.
+    pub hosts: Vec<String>,
+    /// Whether the web's root certificates are trusted too; by default only when no
+    /// `ca_roots_file` is given.
+    pub ca_use_webpki_roots: Option<bool>,
+    pub ca_roots_file: Option<PathBuf>,
+    pub client_cert_file: Option<PathBuf>,
+    pub client_private_key_file: Option<PathBuf>,
+}
+
 /// `[key_value_store.<label>]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "type", deny_unknown_fields)]
@@ -140,16 +162,25 @@ impl RuntimeConfig {
     }
 
     pub fn parse(file: &str, text: &str) -> anyhow::Result<Self> {
-        toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
-                .unwrap_or(0);
+        let line_at = |span: Option<std::ops::Range<usize>>| {
+            span.map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .unwrap_or(0)
+        };
+        let mut config: Self = toml::from_str(text).map_err(|e| {
             anyhow::anyhow!(
-                "{file}:{line}: {} — see docs/REFERENCE.md for the runtime-config layout",
+                "{file}:{}: {} — see docs/REFERENCE.md for the runtime-config layout",
+                line_at(e.span()),
                 e.message().trim_end()
             )
-        })
+        })?;
+        config.client_tls = std::mem::take(&mut config.client_tls_tables)
+            .into_iter()
+            .map(|t| {
+                let at = format!("{file}:{}", line_at(Some(t.span())));
+                (at, t.into_inner())
+            })
+            .collect();
+        Ok(config)
     }
 
     /// Resolves a path written in the file against the file's folder.
@@ -209,6 +240,47 @@ connection_pooling = false
         assert_eq!(c.limits.timeout.as_deref(), Some("5s"));
         assert!(!c.outbound_http.connection_pooling);
         assert!(RuntimeConfig::default().outbound_http.connection_pooling);
+    }
+
+    #[test]
+    fn client_tls_tables_keep_their_line() {
+        let c = RuntimeConfig::parse(
+            "rc.toml",
+            r#"[outbound_http]
+connection_pooling = true
+
+[[client_tls]]
+component_ids = ["api"]
+hosts = ["internal.example:8443"]
+ca_roots_file = "ca.pem"
+
+[[client_tls]]
+component_ids = ["api", "jobs"]
+hosts = ["mtls.example"]
+client_cert_file = "client.pem"
+client_private_key_file = "client.key"
+"#,
+        )
+        .unwrap();
+        let [(first_at, first), (second_at, second)] = &c.client_tls[..] else {
+            panic!("two tables: {:?}", c.client_tls);
+        };
+        assert_eq!(first_at, "rc.toml:4");
+        assert_eq!(first.hosts, ["internal.example:8443"]);
+        assert_eq!(first.ca_roots_file.as_deref(), Some(Path::new("ca.pem")));
+        assert_eq!(second_at, "rc.toml:9");
+        assert_eq!(second.component_ids, ["api", "jobs"]);
+        assert_eq!(second.ca_use_webpki_roots, None);
+        let err = RuntimeConfig::parse(
+            "rc.toml",
+            "[[client_tls]]\ncomponent_ids = []\nhosts = []\nca_file = \"x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("rc.toml:4:") && err.contains("ca_file"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -366,6 +366,143 @@ allowed_outbound_hosts = [{grants}]
     }
 }
 
+/// An app of two components granted the same HTTPS server (`https://localhost:<port>`):
+/// `trusting` at `/outbound`, `other` at `/outbound/...`, and the runtime config `rc`.
+fn tls_app(server: SocketAddr, rc: &str, files: &[(&str, &str)]) -> (AppDir, Boson) {
+    let wasm = guest("c", "guest");
+    let app = AppDir::new(&format!(
+        r#"spin_manifest_version = 2
+[application]
+name = "tls"
+[[trigger.http]]
+route = "/outbound"
+component = "trusting"
+[[trigger.http]]
+route = "/outbound/..."
+component = "other"
+[component.trusting]
+source = "{wasm}"
+allowed_outbound_hosts = ["https://localhost:{port}"]
+[component.other]
+source = "{wasm}"
+allowed_outbound_hosts = ["https://localhost:{port}"]
+"#,
+        wasm = wasm.display(),
+        port = server.port()
+    ));
+    for (name, text) in files {
+        app.write(name, text);
+    }
+    app.write("runtime-config.toml", rc);
+    let rc_path = app.path().join("runtime-config.toml");
+    let boson = Boson::start(
+        app.path(),
+        &["--runtime-config-file", rc_path.to_str().unwrap()],
+    );
+    (app, boson)
+}
+
+fn fetch_https(boson: &Boson, route: &str, server: SocketAddr) -> Response {
+    let url = format!("https://localhost:{}/x", server.port());
+    request(boson.addr, "GET", route, &[("x-target-url", &url)], b"")
+}
+
+/// `[[client_tls]]` with `ca_roots_file` lets the components it names reach a server whose
+/// certificate a private CA signed, and only those: another component of the app granted the
+/// same host still checks against the web's roots and is refused. The server offers HTTP/2,
+/// and the requests take it, over one kept connection.
+#[test]
+fn a_private_ca_is_trusted_only_by_the_components_client_tls_names() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let ca = TestCa::new("Boson test CA");
+    let server = TlsServer::start(&ca.issue(Some("localhost")), None);
+    let rc = format!(
+        "[[client_tls]]\ncomponent_ids = [\"trusting\"]\nhosts = [\"localhost:{}\"]\nca_roots_file = \"ca.pem\"\n",
+        server.addr.port()
+    );
+    let (_app, boson) = tls_app(server.addr, &rc, &[("ca.pem", &ca.cert_pem)]);
+    for round in 0..3 {
+        let r = fetch_https(&boson, "/outbound", server.addr);
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        assert_eq!(r.text(), "status=200\nHTTP/2.0", "round {round}");
+    }
+    assert_eq!(server.connections.load(SeqCst), 1, "one kept connection");
+    let r = fetch_https(&boson, "/outbound/other", server.addr);
+    assert_eq!(r.status, 502, "not trusted: {}", r.text());
+    assert!(r.text().starts_with("error: tls-"), "{}", r.text());
+    assert_eq!(server.connections.load(SeqCst), 1);
+}
+
+/// A server that requires a client certificate accepts the component whose `[[client_tls]]`
+/// table gives one, and refuses a component whose table trusts the same CA but gives none.
+#[test]
+fn client_tls_presents_the_client_certificate_to_servers_that_require_one() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let ca = TestCa::new("Boson test CA");
+    let server = TlsServer::start(&ca.issue(Some("localhost")), Some(&ca));
+    let client = ca.issue(None);
+    let rc = format!(
+        r#"[[client_tls]]
+component_ids = ["trusting"]
+hosts = ["localhost"]
+ca_roots_file = "ca.pem"
+client_cert_file = "client.pem"
+client_private_key_file = "client.key"
+
+[[client_tls]]
+component_ids = ["other"]
+hosts = ["localhost:{port}"]
+ca_roots_file = "ca.pem"
+"#,
+        port = server.addr.port()
+    );
+    let files = [
+        ("ca.pem", ca.cert_pem.as_str()),
+        ("client.pem", client.cert_pem.as_str()),
+        ("client.key", client.key_pem.as_str()),
+    ];
+    let (_app, boson) = tls_app(server.addr, &rc, &files);
+    let r = fetch_https(&boson, "/outbound", server.addr);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = fetch_https(&boson, "/outbound/other", server.addr);
+    assert_eq!(r.status, 502, "no client certificate: {}", r.text());
+    assert_eq!(server.connections.load(SeqCst), 1);
+}
+
+/// A `[[client_tls]]` table that names no component of the app, or a file that is not there,
+/// stops `boson up` with the file, the line and what to fix.
+#[test]
+fn a_bad_client_tls_table_is_refused_at_start() {
+    let wasm = guest("c", "hello");
+    let app = AppDir::new(&single_component_manifest(&wasm, ""));
+    let rc_path = app.path().join("runtime-config.toml");
+    let cases = [
+        (
+            "[[client_tls]]\ncomponent_ids = [\"nope\"]\nhosts = [\"example.com\"]\n",
+            "the app has no component `nope`",
+        ),
+        (
+            "\n[[client_tls]]\ncomponent_ids = [\"guest\"]\nhosts = [\"example.com\"]\nca_roots_file = \"missing.pem\"\n",
+            "ca_roots_file: cannot read certificates from",
+        ),
+        (
+            "[[client_tls]]\ncomponent_ids = [\"guest\"]\nhosts = [\"example.com\"]\nclient_cert_file = \"c.pem\"\n",
+            "client_cert_file and client_private_key_file go together",
+        ),
+    ];
+    for (rc, expected) in cases {
+        app.write("runtime-config.toml", rc);
+        let err = start_failure(
+            app.path(),
+            &["--runtime-config-file", rc_path.to_str().unwrap()],
+        );
+        let line = if rc.starts_with('\n') { 2 } else { 1 };
+        let at = format!("runtime-config.toml:{line}: [[client_tls]]");
+        assert!(err.contains(&at), "{at} not in: {err}");
+        assert!(err.contains(expected), "{expected} not in: {err}");
+    }
+}
+
 /// A kept connection that the server closes as the next request arrives (its idle timeout
 /// expired just then) fails no request: a GET is sent again on a new connection.
 #[test]
