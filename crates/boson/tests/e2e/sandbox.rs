@@ -367,7 +367,8 @@ allowed_outbound_hosts = [{grants}]
 }
 
 /// An app of two components granted the same HTTPS server (`https://localhost:<port>`):
-/// `trusting` at `/outbound`, `other` at `/outbound/...`, and the runtime config `rc`.
+/// `trusting` at `/outbound`, `other` at `/outbound/...`; a third, `ungranted` at
+/// `/outbound/ungranted`, is granted nothing. `rc` is the runtime config.
 fn tls_app(server: SocketAddr, rc: &str, files: &[(&str, &str)]) -> (AppDir, Boson) {
     let wasm = guest("c", "guest");
     let app = AppDir::new(&format!(
@@ -383,9 +384,14 @@ component = "other"
 [component.trusting]
 source = "{wasm}"
 allowed_outbound_hosts = ["https://localhost:{port}"]
+[[trigger.http]]
+route = "/outbound/ungranted"
+component = "ungranted"
 [component.other]
 source = "{wasm}"
 allowed_outbound_hosts = ["https://localhost:{port}"]
+[component.ungranted]
+source = "{wasm}"
 "#,
         wasm = wasm.display(),
         port = server.port()
@@ -409,7 +415,8 @@ fn fetch_https(boson: &Boson, route: &str, server: SocketAddr) -> Response {
 
 /// `[[client_tls]]` with `ca_roots_file` lets the components it names reach a server whose
 /// certificate a private CA signed, and only those: another component of the app granted the
-/// same host still checks against the web's roots and is refused. The server offers HTTP/2,
+/// same host still checks against the web's roots and is refused, and a named component that
+/// `allowed_outbound_hosts` does not grant the host is still denied. The server offers HTTP/2,
 /// and the requests take it, over one kept connection.
 #[test]
 fn a_private_ca_is_trusted_only_by_the_components_client_tls_names() {
@@ -417,7 +424,7 @@ fn a_private_ca_is_trusted_only_by_the_components_client_tls_names() {
     let ca = TestCa::new("Boson test CA");
     let server = TlsServer::start(&ca.issue(Some("localhost")), None);
     let rc = format!(
-        "[[client_tls]]\ncomponent_ids = [\"trusting\"]\nhosts = [\"localhost:{}\"]\nca_roots_file = \"ca.pem\"\n",
+        "[[client_tls]]\ncomponent_ids = [\"trusting\", \"ungranted\"]\nhosts = [\"localhost:{}\"]\nca_roots_file = \"ca.pem\"\n",
         server.addr.port()
     );
     let (_app, boson) = tls_app(server.addr, &rc, &[("ca.pem", &ca.cert_pem)]);
@@ -430,6 +437,9 @@ fn a_private_ca_is_trusted_only_by_the_components_client_tls_names() {
     let r = fetch_https(&boson, "/outbound/other", server.addr);
     assert_eq!(r.status, 502, "not trusted: {}", r.text());
     assert!(r.text().starts_with("error: tls-"), "{}", r.text());
+    let r = fetch_https(&boson, "/outbound/ungranted", server.addr);
+    assert_eq!(r.status, 502, "not granted: {}", r.text());
+    assert_eq!(r.text().trim(), "error: http-request-denied");
     assert_eq!(server.connections.load(SeqCst), 1);
 }
 
