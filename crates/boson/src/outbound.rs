@@ -845,7 +845,7 @@ impl ClientTls {
             );
         }
         let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
-        let config = match (&table.client_cert_file, &table.client_private_key_file) {
+        let tls = match (&table.client_cert_file, &table.client_private_key_file) {
             (None, None) => builder.with_no_client_auth(),
             (Some(cert), Some(key)) => {
                 let chain = certificates("client_cert_file", cert)?;
@@ -867,7 +867,7 @@ impl ClientTls {
         Ok(ClientTlsTable {
             components: table.component_ids.clone(),
             hosts,
-            config: with_alpn(config),
+            config: with_alpn(tls),
         })
     }
 
