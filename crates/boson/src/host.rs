@@ -166,7 +166,16 @@ type SendFuture = Box<
         > + Send,
 >;
 
+/// `wasi:http`'s default forbidden headers, as a static: the trait's default
+/// `is_forbidden_header` builds its rule in a new `Arc` on every call, one allocation per
+/// header of every request and response.
+static FORBIDDEN_HEADERS: [http::HeaderName; 9] = wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS;
+
 impl WasiHttpHooks for OutboundHooks {
+    fn is_forbidden_header(&mut self, name: &http::HeaderName) -> bool {
+        FORBIDDEN_HEADERS.contains(name)
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

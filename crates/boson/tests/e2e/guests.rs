@@ -63,7 +63,12 @@ fn behaviours(lang: &str) {
         boson.addr,
         "POST",
         "/echo/x?q=1",
-        &[("x-test", "yes"), ("spin-path-info", "forged")],
+        &[
+            ("x-test", "yes"),
+            ("spin-path-info", "forged"),
+            ("proxy-authorization", "Basic c2VjcmV0"),
+            ("keep-alive", "timeout=5"),
+        ],
         b"payload",
     );
     assert_eq!(r.status, 200, "{lang}: {}", r.text());
@@ -72,6 +77,13 @@ fn behaviours(lang: &str) {
     assert_eq!(echo["path"], "/echo/x?q=1", "{lang}");
     assert_eq!(echo["body"], "payload", "{lang}");
     assert_eq!(echo["headers"]["x-test"], "yes", "{lang}");
+    // wasi:http's forbidden headers never reach a guest.
+    for forbidden in ["proxy-authorization", "keep-alive", "host"] {
+        assert!(
+            echo["headers"].get(forbidden).is_none(),
+            "{lang}: {forbidden} reached the guest: {echo}"
+        );
+    }
     assert_eq!(
         echo["headers"]["spin-path-info"], "/echo/x",
         "{lang}: clients cannot forge spin-* headers"
