@@ -176,6 +176,12 @@ impl WasiHttpHooks for OutboundHooks {
         FORBIDDEN_HEADERS.contains(name)
     }
 
+    /// The client writes `Host` itself on HTTP/1 connections. An HTTP/2 connection carries the
+    /// authority as `:authority`, and some servers refuse a request that has both.
+    fn set_host_header(&mut self) -> bool {
+        false
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

@@ -590,16 +590,17 @@ impl TestCa {
     }
 }
 
-/// An HTTPS server offering HTTP/2 and HTTP/1.1 (ALPN) that answers every request with the HTTP
-/// version it arrived in (`HTTP/2.0`), and counts connections that completed the handshake.
-/// With `client_ca`, it requires a client certificate signed by it.
+/// An HTTPS server offering HTTP/2 (when `http2`) and HTTP/1.1 (ALPN) that answers every request
+/// with the HTTP version it arrived in and its `Host` header (`HTTP/2.0 host=-`), and counts
+/// connections that completed the handshake. With `client_ca`, it requires a client
+/// certificate signed by it.
 pub struct TlsServer {
     pub addr: SocketAddr,
     pub connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl TlsServer {
-    pub fn start(cert: &TestCert, client_ca: Option<&TestCa>) -> Self {
+    pub fn start(cert: &TestCert, client_ca: Option<&TestCa>, http2: bool) -> Self {
         use rustls::pki_types::pem::PemObject as _;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -625,7 +626,11 @@ impl TlsServer {
             None => builder.with_no_client_auth(),
         };
         let mut config = builder.with_single_cert(chain, key).unwrap();
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = if http2 {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"http/1.1".to_vec()]
+        };
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -651,7 +656,12 @@ impl TlsServer {
                         count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let answer = hyper::service::service_fn(
                             |request: hyper::Request<hyper::body::Incoming>| async move {
-                                let body = format!("{:?}", request.version());
+                                let host = request
+                                    .headers()
+                                    .get(hyper::header::HOST)
+                                    .and_then(|h| h.to_str().ok())
+                                    .unwrap_or("-");
+                                let body = format!("{:?} host={host}", request.version());
                                 Ok::<_, std::convert::Infallible>(hyper::Response::new(
                                     http_body_util::Full::new(bytes::Bytes::from(body)),
                                 ))

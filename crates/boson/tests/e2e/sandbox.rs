@@ -422,7 +422,7 @@ fn fetch_https(boson: &Boson, route: &str, server: SocketAddr) -> Response {
 fn a_private_ca_is_trusted_only_by_the_components_client_tls_names() {
     use std::sync::atomic::Ordering::SeqCst;
     let ca = TestCa::new("Boson test CA");
-    let server = TlsServer::start(&ca.issue(Some("localhost")), None);
+    let server = TlsServer::start(&ca.issue(Some("localhost")), None, true);
     let rc = format!(
         "[[client_tls]]\ncomponent_ids = [\"trusting\", \"ungranted\"]\nhosts = [\"localhost:{}\"]\nca_roots_file = \"ca.pem\"\n",
         server.addr.port()
@@ -431,7 +431,8 @@ fn a_private_ca_is_trusted_only_by_the_components_client_tls_names() {
     for round in 0..3 {
         let r = fetch_https(&boson, "/outbound", server.addr);
         assert_eq!(r.status, 200, "round {round}: {}", r.text());
-        assert_eq!(r.text(), "status=200\nHTTP/2.0", "round {round}");
+        // HTTP/2 names the host in `:authority` only.
+        assert_eq!(r.text(), "status=200\nHTTP/2.0 host=-", "round {round}");
     }
     assert_eq!(server.connections.load(SeqCst), 1, "one kept connection");
     let r = fetch_https(&boson, "/outbound/other", server.addr);
@@ -449,7 +450,7 @@ fn a_private_ca_is_trusted_only_by_the_components_client_tls_names() {
 fn client_tls_presents_the_client_certificate_to_servers_that_require_one() {
     use std::sync::atomic::Ordering::SeqCst;
     let ca = TestCa::new("Boson test CA");
-    let server = TlsServer::start(&ca.issue(Some("localhost")), Some(&ca));
+    let server = TlsServer::start(&ca.issue(Some("localhost")), Some(&ca), false);
     let client = ca.issue(None);
     let rc = format!(
         r#"[[client_tls]]
@@ -474,6 +475,9 @@ ca_roots_file = "ca.pem"
     let (_app, boson) = tls_app(server.addr, &rc, &files);
     let r = fetch_https(&boson, "/outbound", server.addr);
     assert_eq!(r.status, 200, "{}", r.text());
+    // A server without HTTP/2 gets HTTP/1.1, with `Host`.
+    let expected = format!("status=200\nHTTP/1.1 host=localhost:{}", server.addr.port());
+    assert_eq!(r.text(), expected);
     let r = fetch_https(&boson, "/outbound/other", server.addr);
     assert_eq!(r.status, 502, "no client certificate: {}", r.text());
     assert_eq!(server.connections.load(SeqCst), 1);
