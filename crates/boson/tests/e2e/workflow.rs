@@ -114,6 +114,21 @@ fn completions_and_version() {
     );
 }
 
+/// `boson doctor` loads the runtime config's `[[client_tls]]` tables as `boson up` does.
+#[test]
+fn doctor_reports_a_client_tls_table_that_does_not_load() {
+    let app = AppDir::new(&single_component_manifest(&guest("c", "hello"), ""));
+    app.write(
+        "rc.toml",
+        "[[client_tls]]\ncomponent_ids = [\"guest\"]\nhosts = [\"example.com\"]\nca_roots_file = \"missing.pem\"\n",
+    );
+    let out = boson(&["doctor", "--runtime-config-file", "rc.toml"], app.path());
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{report}");
+    let needle = "rc.toml:1: [[client_tls]]: ca_roots_file: cannot read certificates from";
+    assert!(report.contains(needle), "missing `{needle}` in:\n{report}");
+}
+
 #[test]
 fn doctor_lists_every_problem_with_its_fix() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
