@@ -216,29 +216,47 @@ fn symlinks_out_of_the_app_dir_are_refused_at_start() {
     assert_eq!((r.status, r.text().as_str()), (200, "inside the app\n"));
 }
 
-/// An app of two C components: `granted` at `/outbound`, allowed `upstream`; `other` at
-/// `/outbound/...`, allowed nothing. Both answer `/outbound` by fetching `x-target-url`.
-fn pooling_app(upstream: SocketAddr, runtime_config: Option<&str>) -> (AppDir, Boson) {
+/// An app of three C components that answer `/outbound` by fetching `x-target-url`: `granted`
+/// at `/outbound`, allowed `grant`; `other` at `/outbound/...`, allowed `other_grant` or
+/// nothing; `ungranted` at `/outbound/ungranted`, allowed nothing. `runtime_config`, if any, is
+/// written with `files` beside it.
+fn outbound_app(
+    grant: &str,
+    other_grant: Option<&str>,
+    runtime_config: Option<&str>,
+    files: &[(&str, &str)],
+) -> (AppDir, Boson) {
     let wasm = guest("c", "guest");
+    let other_grant = other_grant.map_or(String::new(), |g| {
+        format!("allowed_outbound_hosts = [\"{g}\"]")
+    });
     let app = AppDir::new(&format!(
         r#"spin_manifest_version = 2
 [application]
-name = "pooling"
+name = "outbound"
 [[trigger.http]]
 route = "/outbound"
 component = "granted"
 [[trigger.http]]
 route = "/outbound/..."
 component = "other"
+[[trigger.http]]
+route = "/outbound/ungranted"
+component = "ungranted"
 [component.granted]
 source = "{wasm}"
-allowed_outbound_hosts = ["http://127.0.0.1:{port}"]
+allowed_outbound_hosts = ["{grant}"]
 [component.other]
+source = "{wasm}"
+{other_grant}
+[component.ungranted]
 source = "{wasm}"
 "#,
         wasm = wasm.display(),
-        port = upstream.port()
     ));
+    for (name, text) in files {
+        app.write(name, text);
+    }
     let rc_path = app.path().join("runtime-config.toml");
     let mut args = Vec::new();
     if let Some(rc) = runtime_config {
@@ -249,9 +267,18 @@ source = "{wasm}"
     (app, boson)
 }
 
-fn fetch_via(boson: &Boson, route: &str, upstream: SocketAddr) -> Response {
-    let url = format!("http://127.0.0.1:{}/x", upstream.port());
-    request(boson.addr, "GET", route, &[("x-target-url", &url)], b"")
+/// An app whose `granted` component may reach the plain-HTTP `upstream`.
+fn pooling_app(upstream: SocketAddr, runtime_config: Option<&str>) -> (AppDir, Boson) {
+    let grant = format!("http://127.0.0.1:{}", upstream.port());
+    outbound_app(&grant, None, runtime_config, &[])
+}
+
+fn fetch_via(boson: &Boson, route: &str, url: &str) -> Response {
+    request(boson.addr, "GET", route, &[("x-target-url", url)], b"")
+}
+
+fn http_url(upstream: SocketAddr) -> String {
+    format!("http://127.0.0.1:{}/x", upstream.port())
 }
 
 /// A component's outbound HTTP requests reuse the connection its earlier instances opened;
@@ -263,13 +290,13 @@ fn outbound_connections_are_kept_for_the_components_next_requests() {
     let upstream = KeepAliveServer::start("from upstream", None);
     let (_app, boson) = pooling_app(upstream.addr, None);
     for round in 0..3 {
-        let r = fetch_via(&boson, "/outbound", upstream.addr);
+        let r = fetch_via(&boson, "/outbound", &http_url(upstream.addr));
         assert_eq!(r.status, 200, "round {round}: {}", r.text());
         assert!(r.text().contains("from upstream"), "{}", r.text());
     }
     assert_eq!(upstream.requests.load(SeqCst), 3);
     assert_eq!(upstream.connections.load(SeqCst), 1, "one kept connection");
-    let r = fetch_via(&boson, "/outbound/other", upstream.addr);
+    let r = fetch_via(&boson, "/outbound/other", &http_url(upstream.addr));
     assert_eq!(r.status, 502, "not granted: {}", r.text());
     assert!(r.text().contains("denied"), "{}", r.text());
     assert_eq!(
@@ -292,7 +319,7 @@ fn outbound_connection_pooling_can_be_turned_off() {
     let rc = "[outbound_http]\nconnection_pooling = false\n";
     let (_app, boson) = pooling_app(upstream.addr, Some(rc));
     for round in 0..3 {
-        let r = fetch_via(&boson, "/outbound", upstream.addr);
+        let r = fetch_via(&boson, "/outbound", &http_url(upstream.addr));
         assert_eq!(r.status, 200, "round {round}: {}", r.text());
     }
     assert_eq!(upstream.connections.load(SeqCst), 3);
@@ -366,51 +393,16 @@ allowed_outbound_hosts = [{grants}]
     }
 }
 
-/// An app of two components granted the same HTTPS server (`https://localhost:<port>`):
-/// `trusting` at `/outbound`, `other` at `/outbound/...`; a third, `ungranted` at
-/// `/outbound/ungranted`, is granted nothing. `rc` is the runtime config.
+/// An [`outbound_app`] whose `granted` and `other` components may reach the HTTPS `server` as
+/// `https://localhost:<port>`.
 fn tls_app(server: SocketAddr, rc: &str, files: &[(&str, &str)]) -> (AppDir, Boson) {
-    let wasm = guest("c", "guest");
-    let app = AppDir::new(&format!(
-        r#"spin_manifest_version = 2
-[application]
-name = "tls"
-[[trigger.http]]
-route = "/outbound"
-component = "trusting"
-[[trigger.http]]
-route = "/outbound/..."
-component = "other"
-[component.trusting]
-source = "{wasm}"
-allowed_outbound_hosts = ["https://localhost:{port}"]
-[[trigger.http]]
-route = "/outbound/ungranted"
-component = "ungranted"
-[component.other]
-source = "{wasm}"
-allowed_outbound_hosts = ["https://localhost:{port}"]
-[component.ungranted]
-source = "{wasm}"
-"#,
-        wasm = wasm.display(),
-        port = server.port()
-    ));
-    for (name, text) in files {
-        app.write(name, text);
-    }
-    app.write("runtime-config.toml", rc);
-    let rc_path = app.path().join("runtime-config.toml");
-    let boson = Boson::start(
-        app.path(),
-        &["--runtime-config-file", rc_path.to_str().unwrap()],
-    );
-    (app, boson)
+    let grant = format!("https://localhost:{}", server.port());
+    outbound_app(&grant, Some(&grant), Some(rc), files)
 }
 
 fn fetch_https(boson: &Boson, route: &str, server: SocketAddr) -> Response {
     let url = format!("https://localhost:{}/x", server.port());
-    request(boson.addr, "GET", route, &[("x-target-url", &url)], b"")
+    fetch_via(boson, route, &url)
 }
 
 /// `[[client_tls]]` with `ca_roots_file` lets the components it names reach a server whose
@@ -424,7 +416,7 @@ fn a_private_ca_is_trusted_only_by_the_components_client_tls_names() {
     let ca = TestCa::new("Boson test CA");
     let server = TlsServer::start(&ca.issue(Some("localhost")), None, true);
     let rc = format!(
-        "[[client_tls]]\ncomponent_ids = [\"trusting\", \"ungranted\"]\nhosts = [\"localhost:{}\"]\nca_roots_file = \"ca.pem\"\n",
+        "[[client_tls]]\ncomponent_ids = [\"granted\", \"ungranted\"]\nhosts = [\"localhost:{}\"]\nca_roots_file = \"ca.pem\"\n",
         server.addr.port()
     );
     let (_app, boson) = tls_app(server.addr, &rc, &[("ca.pem", &ca.cert_pem)]);
@@ -454,7 +446,7 @@ fn client_tls_presents_the_client_certificate_to_servers_that_require_one() {
     let client = ca.issue(None);
     let rc = format!(
         r#"[[client_tls]]
-component_ids = ["trusting"]
+component_ids = ["granted"]
 hosts = ["localhost"]
 ca_roots_file = "ca.pem"
 client_cert_file = "client.pem"
@@ -525,7 +517,7 @@ fn an_outbound_connection_the_server_closed_is_replaced() {
     let upstream = KeepAliveServer::start("from upstream", Some(1));
     let (_app, boson) = pooling_app(upstream.addr, None);
     for round in 0..3 {
-        let r = fetch_via(&boson, "/outbound", upstream.addr);
+        let r = fetch_via(&boson, "/outbound", &http_url(upstream.addr));
         assert_eq!(r.status, 200, "round {round}: {}", r.text());
     }
     assert_eq!(upstream.requests.load(SeqCst), 3);
