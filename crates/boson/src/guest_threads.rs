@@ -209,54 +209,51 @@ impl<T: Send + 'static> Future for Guest<T> {
             && let State::Here {
                 mut task,
                 mut ticks,
-                mut slot,
+                slot,
                 inline,
                 placement,
                 threads,
                 started,
             } = std::mem::replace(&mut this.state, State::Done)
         {
-            let no_place = matches!(slot, Slot::Waiting)
-                && match inline.enter() {
-                    Some(held) => {
-                        slot = Slot::Held { _place: held };
-                        false
-                    }
-                    None => true,
-                };
-            if no_place {
-                // Woken while as many guests compute on callers' threads as there are cores:
-                // it goes on on the guest threads.
-                this.state = State::Moved(threads.spawn(task, Turn::Woken));
-            } else {
-                EPOCH_YIELD.set(false);
-                let poll = task.as_mut().poll(cx);
-                let ticked = EPOCH_YIELD.replace(false);
-                ticks += u32::from(ticked);
-                match poll {
-                    Poll::Ready(output) => return Poll::Ready(Ok(output)),
-                    Poll::Pending if ticks < BUSY_TICKS => {
-                        // Waiting, not interrupted while computing: its place goes.
-                        if !ticked && matches!(slot, Slot::Held { .. }) {
-                            slot = Slot::Waiting;
+            // A waiting guest, woken, takes a place again; with none free (as many guests
+            // compute on callers' threads as there are cores) it goes on on the guest threads.
+            let place = match slot {
+                Slot::Waiting => inline.enter().map(|held| Slot::Held { _place: held }),
+                other => Some(other),
+            };
+            match place {
+                None => this.state = State::Moved(threads.spawn(task, Turn::Woken)),
+                Some(mut slot) => {
+                    EPOCH_YIELD.set(false);
+                    let poll = task.as_mut().poll(cx);
+                    let ticked = EPOCH_YIELD.replace(false);
+                    ticks += u32::from(ticked);
+                    match poll {
+                        Poll::Ready(output) => return Poll::Ready(Ok(output)),
+                        Poll::Pending if ticks < BUSY_TICKS => {
+                            // Waiting, not interrupted while computing: its place goes.
+                            if !ticked && matches!(slot, Slot::Held { .. }) {
+                                slot = Slot::Waiting;
+                            }
+                            this.state = State::Here {
+                                task,
+                                ticks,
+                                slot,
+                                inline,
+                                placement,
+                                threads,
+                                started,
+                            };
+                            return Poll::Pending;
                         }
-                        this.state = State::Here {
-                            task,
-                            ticks,
-                            slot,
-                            inline,
-                            placement,
-                            threads,
-                            started,
-                        };
-                        return Poll::Pending;
-                    }
-                    Poll::Pending => {
-                        // Proved busy: the rest runs on the guest threads, and so do the
-                        // component's next guests for a while.
-                        let until = ms_since(started) + BUSY_WINDOW.as_millis() as u64;
-                        placement.busy_until_ms.store(until, Ordering::Relaxed);
-                        this.state = State::Moved(threads.spawn(task, Turn::Ticked));
+                        Poll::Pending => {
+                            // Proved busy: the rest runs on the guest threads, and so do the
+                            // component's next guests for a while.
+                            let until = ms_since(started) + BUSY_WINDOW.as_millis() as u64;
+                            placement.busy_until_ms.store(until, Ordering::Relaxed);
+                            this.state = State::Moved(threads.spawn(task, Turn::Ticked));
+                        }
                     }
                 }
             }
