@@ -111,13 +111,13 @@ def ratio(r):
     return f"{r:.2f}" if r >= 0.1 else f"{r:.3f}"
 
 
-def load_table(langs, connections):
+def load_table(langs, connections, static=False):
     say("")
     say("| connections | server | requests/s | × native | × wasmtime serve | p50 ms | p99 ms | p99.9 ms | errors |")
     say("|---|---|---|---|---|---|---|---|---|")
     for c in connections:
         native = num(f"load.native.{c}.rps")
-        rows = [("native", "native")]
+        rows = [("native", "native")] + ([("boson-static", "Boson, static response (no guest)")] if static else [])
         for lang in langs:
             rows += [(f"wasmtime-{lang}", f"wasmtime serve, {LANGS[lang]}"), (f"boson-{lang}", f"**Boson, {LANGS[lang]}**")]
         for key, label in rows:
@@ -125,15 +125,20 @@ def load_table(langs, connections):
             if not has(f"{k}.rps"):
                 continue
             rps = num(f"{k}.rps")
-            lang = key.split("-", 1)[1] if "-" in key else None
-            wt = f"{rps / num(f'load.wasmtime-{lang}.{c}.rps'):.2f}" if lang else ""
+            peer = f"load.wasmtime-{key.split('-', 1)[-1]}.{c}.rps"
+            wt = f"{rps / num(peer):.2f}" if key.startswith("boson-") and has(peer) else ""
             say(f"| {c} | {label} | {rps:,.0f} | {ratio(rps / native)} | {wt} | {num(k + '.p50'):.2f} | "
                 f"{num(k + '.p99'):.2f} | {num(k + '.p999'):.2f} | {R[k + '.errors']} |")
 
 
 say("")
 say("### Compiled hellos: C and Rust")
-load_table(["c", "rust"], CONNECTIONS)
+say("")
+say("The static response row is Boson serving a manifest whose one route is a "
+    "`static_response`: its listener, HTTP and routing with no guest at all, so the "
+    "distance from native to it is Boson's HTTP path and the rest is the guest's instance "
+    f"(measured at {', '.join(INTERPRETED)} connections only).")
+load_table(["c", "rust"], CONNECTIONS, static=True)
 say("")
 say(f"### Interpreted hellos: Python and JavaScript ({', '.join(INTERPRETED)} connections)")
 say("")
@@ -191,13 +196,16 @@ say("")
 say(f"`bench/load URL {R['rate']} {R['cpu_seconds']}` (bench/load: {R['rate']} requests/s over 32 "
     "keep-alive connections, one client thread) after a 2 s warm-up; the server's user + system "
     f"time from `/proc/<pid>/stat` before and after, divided by the requests sent. The C hello "
-    "for Boson and `wasmtime serve`. Latency is the client's, at that rate.")
+    "for Boson and `wasmtime serve`; Boson's static response as in section 1. Latency is the client's, at that rate.")
 say("")
 say("| server | CPU µs / request | × native | achieved req/s | failed | p50 ms | p99 ms |")
 say("|---|---|---|---|---|---|---|")
 native_cpu = num("cpu.native.us_per_request")
-for key, label in (("native", "native"), ("wasmtime", "wasmtime serve"), ("boson", "**Boson**")):
+for key, label in (("native", "native"), ("wasmtime", "wasmtime serve"), ("boson", "**Boson**"),
+                   ("boson-static", "Boson, static response (no guest)")):
     k = f"cpu.{key}"
+    if not has(k + ".us_per_request"):
+        continue
     say(f"| {label} | {num(k + '.us_per_request'):.1f} | {num(k + '.us_per_request') / native_cpu:.1f} | "
         f"{num(k + '.rate'):,.0f} | {R[k + '.failed']} | {num(k + '.p50'):.2f} | {num(k + '.p99'):.2f} |")
 say("")

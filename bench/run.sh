@@ -11,6 +11,8 @@
 #      ratio to the native server in this run — for C and Rust hellos, and (fewer connection
 #      counts) Python (componentize-py) and JavaScript (componentize-js) hellos;
 #   3. CPU per request at a fixed rate (bench/load) for Boson, wasmtime serve and native;
+#      2 and 3 also measure Boson serving a static response: its HTTP path with no guest, which
+#      splits Boson's distance from native into the HTTP path's share and the guest's;
 #   6. outbound HTTP: a component that fetches a page of native-hello for each request, served by
 #      Boson (connections kept, and not) and by `wasmtime serve`;
 #   4. memory: RSS of the example app idle, peak RSS of the C hello server over the loads;
@@ -92,6 +94,18 @@ criterion_put python one_thread $PHASES
 log "throughput: compiled hellos at $CONNECTIONS connections, interpreted at $CONNECTIONS_INTERPRETED"
 start_serving native "$NATIVE"
 NATIVE_ADDR=$ADDR; NATIVE_PID=$LAST_PID
+mkdir -p "$WORK/static"
+cat >"$WORK/static/spin.toml" <<'EOF'
+spin_manifest_version = 2
+[application]
+name = "static"
+[[trigger.http]]
+route = "/..."
+static_response = { status_code = 200, body = "Hello from static!" }
+EOF
+start_serving boson-static "$BOSON" up --quiet --listen 127.0.0.1:0 --from "$WORK/static" \
+  --cache-dir "$CACHE" --state-dir "$WORK/state-static"
+STATIC_ADDR=$ADDR; STATIC_PID=$LAST_PID
 declare -A BOSON_ADDR BOSON_PID WT_ADDR WT_PID
 for lang in c rust python js; do
   start_serving "boson-$lang" "$BOSON" up --quiet --listen 127.0.0.1:0 --from "${HELLO[$lang]}" \
@@ -105,6 +119,10 @@ for lang in c rust python js; do
 done
 for c in $CONNECTIONS; do
   measure_load "load.native.$c" "http://$NATIVE_ADDR/" "$c"
+  # The guest-free path at the interpreted hellos' counts only, to keep the suite's time.
+  case " $CONNECTIONS_INTERPRETED " in
+    *" $c "*) measure_load "load.boson-static.$c" "http://$STATIC_ADDR/" "$c" ;;
+  esac
   for lang in c rust; do
     measure_load "load.wasmtime-$lang.$c" "http://${WT_ADDR[$lang]}/" "$c"
     measure_load "load.boson-$lang.$c" "http://${BOSON_ADDR[$lang]}/" "$c"
@@ -123,6 +141,7 @@ log "CPU per request at $RATE req/s"
 measure_cpu cpu.native "$NATIVE_PID" "http://$NATIVE_ADDR/"
 measure_cpu cpu.wasmtime "${WT_PID[c]}" "http://${WT_ADDR[c]}/"
 measure_cpu cpu.boson "${BOSON_PID[c]}" "http://${BOSON_ADDR[c]}/"
+measure_cpu cpu.boson-static "$STATIC_PID" "http://$STATIC_ADDR/"
 stop_all; PIDS=()
 
 # ---- 6. outbound HTTP: the C test guest's /outbound fetches native-hello's page
