@@ -95,14 +95,9 @@ log "throughput: compiled hellos at $CONNECTIONS connections, interpreted at $CO
 start_serving native "$NATIVE"
 NATIVE_ADDR=$ADDR; NATIVE_PID=$LAST_PID
 mkdir -p "$WORK/static"
-cat >"$WORK/static/spin.toml" <<'EOF'
-spin_manifest_version = 2
-[application]
-name = "static"
-[[trigger.http]]
-route = "/..."
-static_response = { status_code = 200, body = "Hello from static!" }
-EOF
+printf '%s\n' 'spin_manifest_version = 2' '[application]' 'name = "static"' '[[trigger.http]]' \
+  'route = "/..."' 'static_response = { status_code = 200, body = "Hello from static!" }' \
+  >"$WORK/static/spin.toml"
 start_serving boson-static "$BOSON" up --quiet --listen 127.0.0.1:0 --from "$WORK/static" \
   --cache-dir "$CACHE" --state-dir "$WORK/state-static"
 STATIC_ADDR=$ADDR; STATIC_PID=$LAST_PID
