@@ -24,6 +24,7 @@ def criterion_us(key):
 CONNECTIONS = R["connections"].split()
 INTERPRETED = R["connections_interpreted"].split()
 LANGS = {"c": "C", "rust": "Rust", "python": "Python", "js": "JavaScript"}
+STATIC = "Boson, static response (no guest)"
 out = []
 say = out.append
 
@@ -117,7 +118,7 @@ def load_table(langs, connections, static=False):
     say("|---|---|---|---|---|---|---|---|---|")
     for c in connections:
         native = num(f"load.native.{c}.rps")
-        rows = [("native", "native")] + ([("boson-static", "Boson, static response (no guest)")] if static else [])
+        rows = [("native", "native")] + ([("boson-static", STATIC)] if static else [])
         for lang in langs:
             rows += [(f"wasmtime-{lang}", f"wasmtime serve, {LANGS[lang]}"), (f"boson-{lang}", f"**Boson, {LANGS[lang]}**")]
         for key, label in rows:
@@ -125,7 +126,7 @@ def load_table(langs, connections, static=False):
             if not has(f"{k}.rps"):
                 continue
             rps = num(f"{k}.rps")
-            peer = f"load.wasmtime-{key.split('-', 1)[-1]}.{c}.rps"
+            peer = f"load.wasmtime-{key.removeprefix('boson-')}.{c}.rps"
             wt = f"{rps / num(peer):.2f}" if key.startswith("boson-") and has(peer) else ""
             say(f"| {c} | {label} | {rps:,.0f} | {ratio(rps / native)} | {wt} | {num(k + '.p50'):.2f} | "
                 f"{num(k + '.p99'):.2f} | {num(k + '.p999'):.2f} | {R[k + '.errors']} |")
@@ -202,7 +203,7 @@ say("| server | CPU µs / request | × native | achieved req/s | failed | p50 ms
 say("|---|---|---|---|---|---|---|")
 native_cpu = num("cpu.native.us_per_request")
 for key, label in (("native", "native"), ("wasmtime", "wasmtime serve"), ("boson", "**Boson**"),
-                   ("boson-static", "Boson, static response (no guest)")):
+                   ("boson-static", STATIC)):
     k = f"cpu.{key}"
     if not has(k + ".us_per_request"):
         continue
