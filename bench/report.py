@@ -60,6 +60,10 @@ say("- Servers: `boson up --quiet --from hello.wasm --cache-dir <dir>` (defaults
     "`wasmtime serve --addr 127.0.0.1:<port> hello.wasm` (defaults; plus `-S cli` for the "
     "Python and JavaScript components, which import `wasi:cli`), `native-hello` (bench/native-hello: "
     "tokio + hyper, no Wasm — the floor).")
+say("- Builds: Boson, native-hello and the criterion bench with the workspace's `[profile.release]` "
+    "(Cargo.toml: fat LTO, one codegen unit); `wasmtime serve` with `cargo install`'s default "
+    "release profile (wasmtime-cli's opt-in `fastest-runtime` profile, which adds fat LTO, is not "
+    "used).")
 say("")
 
 # ---- targets
