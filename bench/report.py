@@ -61,9 +61,9 @@ say("- Servers: `boson up --quiet --from hello.wasm --cache-dir <dir>` (defaults
     "Python and JavaScript components, which import `wasi:cli`), `native-hello` (bench/native-hello: "
     "tokio + hyper, no Wasm — the floor).")
 say("- Builds: Boson, native-hello and the criterion bench with the workspace's `[profile.release]` "
-    "(Cargo.toml: fat LTO, one codegen unit); `wasmtime serve` with `cargo install`'s default "
-    "release profile (wasmtime-cli's opt-in `fastest-runtime` profile, which adds fat LTO, is not "
-    "used).")
+    "(Cargo.toml: fat LTO, one codegen unit); `wasmtime serve` with wasmtime-cli's own "
+    "`fastest-runtime` profile (`cargo install --profile fastest-runtime`: fat LTO, one codegen "
+    "unit).")
 say("")
 
 # ---- targets
