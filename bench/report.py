@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Turns bench/run.sh's results (key=value lines) into docs/BENCHMARKS.md on stdout."""
+import json
 import sys
+import tomllib
+from pathlib import Path
 
 R = {}
 for line in open(sys.argv[1]):
@@ -60,10 +63,10 @@ say("- Servers: `boson up --quiet --from hello.wasm --cache-dir <dir>` (defaults
     "`wasmtime serve --addr 127.0.0.1:<port> hello.wasm` (defaults; plus `-S cli` for the "
     "Python and JavaScript components, which import `wasi:cli`), `native-hello` (bench/native-hello: "
     "tokio + hyper, no Wasm — the floor).")
+RELEASE = tomllib.loads((Path(__file__).parent.parent / "Cargo.toml").read_text())["profile"]["release"]
 say("- Builds: Boson, native-hello and the criterion bench with the workspace's `[profile.release]` "
-    "(Cargo.toml: fat LTO, one codegen unit); `wasmtime serve` with wasmtime-cli's own "
-    "`fastest-runtime` profile (`cargo install --profile fastest-runtime`: fat LTO, one codegen "
-    "unit).")
+    f"(Cargo.toml: {', '.join(f'`{k} = {json.dumps(v)}`' for k, v in RELEASE.items())}); `wasmtime serve` "
+    f"with `cargo install --profile {R['wasmtime_profile']}` (wasmtime-cli's own profile).")
 say("")
 
 # ---- targets

@@ -53,11 +53,12 @@ put load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 need_wrk
 # Built with Wasmtime's own `fastest-runtime` profile (fat LTO, one codegen unit), as Boson is
 # built with fat LTO: the peer at its best.
-WASMTIME="$TOOLS/wasmtime-cli-fastest/bin/wasmtime"
+WASMTIME_PROFILE=fastest-runtime
+WASMTIME="$TOOLS/wasmtime-cli-$WASMTIME_PROFILE/bin/wasmtime"
 if ! "$WASMTIME" --version 2>/dev/null | grep -q "$WASMTIME_VERSION"; then
   log "cargo install wasmtime-cli $WASMTIME_VERSION (once; ~15 minutes on 2 cores)"
-  cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --profile fastest-runtime \
-    --root "$TOOLS/wasmtime-cli-fastest" \
+  cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --profile "$WASMTIME_PROFILE" \
+    --root "$TOOLS/wasmtime-cli-$WASMTIME_PROFILE" \
     --no-default-features \
     --features "run,serve,component-model,component-model-async,wasi-http,pooling-allocator,cranelift,parallel-compilation,cache"
 fi
@@ -217,6 +218,7 @@ put mem_gib "$(free -g | awk '/Mem:/ {print $2}')"
 put swap "$(awk 'NR > 1 {print $1}' /proc/swaps | paste -sd, -)"
 put boson_version "$("$BOSON" --version | cut -d' ' -f2-)"
 put wasmtime_version "$("$WASMTIME" --version)"
+put wasmtime_profile "$WASMTIME_PROFILE"
 put wrk_version "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"
 put rustc_version "$(rustc --version | cut -d' ' -f2)"
 put load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
