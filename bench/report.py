@@ -64,9 +64,14 @@ say("- Servers: `boson up --quiet --from hello.wasm --cache-dir <dir>` (defaults
     "Python and JavaScript components, which import `wasi:cli`), `native-hello` (bench/native-hello: "
     "tokio + hyper, no Wasm — the floor).")
 RELEASE = tomllib.loads((Path(__file__).parent.parent / "Cargo.toml").read_text())["profile"]["release"]
+PGO = dict(line.split(": ", 1) for line in
+           (Path(__file__).parent.parent / "pgo" / "profile.txt").read_text().splitlines())
 say("- Builds: Boson, native-hello and the criterion bench with the workspace's `[profile.release]` "
-    f"(Cargo.toml: {', '.join(f'`{k} = {json.dumps(v)}`' for k, v in RELEASE.items())}); `wasmtime serve` "
-    f"with `cargo install --profile {R['wasmtime_profile']}` (wasmtime-cli's own profile).")
+    f"(Cargo.toml: {', '.join(f'`{k} = {json.dumps(v)}`' for k, v in RELEASE.items())}); Boson and "
+    "the criterion bench also with the execution profile in `pgo/` (`pgo/cargo.sh`: profile-guided "
+    f"optimisation; the profile made at {PGO['commit']} on {PGO['made']}, {PGO['functions']} functions "
+    f"counted, by `pgo/generate.sh`); `wasmtime serve` with `cargo install --profile "
+    f"{R['wasmtime_profile']}` (wasmtime-cli's own profile, without a profile of its run).")
 say("")
 
 # ---- targets

@@ -64,8 +64,11 @@ if ! "$WASMTIME" --version 2>/dev/null | grep -q "$WASMTIME_VERSION"; then
 fi
 bash tests/guests/install-toolchains.sh >/dev/null
 bash tests/guests/build.sh >/dev/null
-cargo build --release --locked -p boson -p native-hello -p load
-cargo bench --locked -p boson --bench instantiate --no-run
+# Boson and its criterion bench as they ship, with the execution profile (pgo/cargo.sh); the
+# native server and the load generator without it.
+cargo build --release --locked -p native-hello -p load
+bash pgo/cargo.sh build --release --locked -p boson
+bash pgo/cargo.sh bench --locked -p boson --bench instantiate --no-run
 BOSON="$CARGO_TARGET_DIR/release/boson"
 NATIVE="$CARGO_TARGET_DIR/release/native-hello"
 LOAD="$CARGO_TARGET_DIR/release/load"
@@ -84,11 +87,11 @@ criterion_put() {
 }
 PHASES="phase_store phase_instantiate phase_call phase_drop"
 log "criterion: instantiate + call + drop, C hello, and the phases of the C and Python hellos"
-BOSON_BENCH_WASM=${HELLO[c]} cargo bench --locked -p boson --bench instantiate >"$WORK/criterion.log" 2>&1 ||
+BOSON_BENCH_WASM=${HELLO[c]} bash pgo/cargo.sh bench --locked -p boson --bench instantiate >"$WORK/criterion.log" 2>&1 ||
   { cat "$WORK/criterion.log" >&2; exit 1; }
 # shellcheck disable=SC2086 # PHASES is a list of words
 criterion_put c one_thread all_cores $PHASES
-BOSON_BENCH_WASM=${HELLO[python]} cargo bench --locked -p boson --bench instantiate -- \
+BOSON_BENCH_WASM=${HELLO[python]} bash pgo/cargo.sh bench --locked -p boson --bench instantiate -- \
   'python_hello/(one_thread|phase_)' >"$WORK/criterion-python.log" 2>&1 ||
   { cat "$WORK/criterion-python.log" >&2; exit 1; }
 # shellcheck disable=SC2086

@@ -8,4 +8,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/boson/target}"
 bash tests/guests/install-toolchains.sh
 bash tests/guests/build.sh
 cp "${BOSON_GUESTS_DIR:-$HOME/.cache/boson/guests}/c/hello.wasm" examples/hello/hello.wasm
-exec cargo run --release --locked -p boson -- up --from examples/hello "$@"
+# Release Boson is built with its execution profile (pgo/cargo.sh).
+exec bash pgo/cargo.sh run --release --locked -p boson -- up --from examples/hello "$@"
