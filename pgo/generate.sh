@@ -20,11 +20,13 @@ PROFDATA=/usr/lib/llvm-$LLVM/bin/llvm-profdata
 
 bash tests/guests/install-toolchains.sh >/dev/null
 bash tests/guests/build.sh >/dev/null
-RUSTFLAGS=-Cprofile-generate CARGO_TARGET_DIR=$INSTRUMENTED cargo build --release --locked -p boson
-cargo build --release --locked -p native-hello
-
 RAW=$(mktemp -d)
 trap 'rm -rf "$RAW"' EXIT
+# The build scripts and proc macros are instrumented too; their counts go aside, not into the
+# checkout.
+LLVM_PROFILE_FILE="$RAW/build/%m.profraw" RUSTFLAGS=-Cprofile-generate CARGO_TARGET_DIR=$INSTRUMENTED \
+  cargo build --release --locked -p boson
+cargo build --release --locked -p native-hello
 LLVM_PROFILE_FILE="$RAW/boson-%m.profraw" \
   bash pgo/train.sh "$INSTRUMENTED/release/boson" "$CARGO_TARGET_DIR/release/native-hello"
 "$PROFDATA" merge --sparse -o "$RAW/boson.profdata" "$RAW"/*.profraw
