@@ -16,12 +16,12 @@ source bench/lib.sh
 trap 'stop_all; rm -rf "$WORK"' EXIT
 need_wrk
 
-# load URL CONNECTIONS...: a wrk run per connection count (non-2xx answers count as work too).
+# load URL CONNECTIONS...: a wrk run per connection count (BENCH_HEADER adds a header).
 load() {
-  local url=$1 c; shift
+  local url=$1 c rps errors; shift
   for c in "$@"; do
-    wrk -t"$([ "$c" = 1 ] && echo 1 || echo 2)" -c"$c" -d"${DURATION}s" ${HEADER:+-H "$HEADER"} "$url" |
-      awk -v c="$c" -v url="$url" '/Requests\/sec/ { print "pgo: " url " at " c " connections: " $2 " req/s" }' >&2
+    read -r rps _ _ _ errors < <(wrk_once "$url" "$c")
+    log "$url at $c connections: $rps req/s, $errors errors"
   done
 }
 # serve NAME SOURCE: boson up on SOURCE (a .wasm or an app directory); sets ADDR and LAST_PID.
@@ -70,5 +70,5 @@ serve app "$WORK/app"
 load "http://$ADDR/" 1 16
 curl -sf -X PUT --data-binary 'a value' "http://$ADDR/kv/default/set/key" >/dev/null
 load "http://$ADDR/kv/default/get/key" 1 16
-HEADER="x-target-url: http://$UPSTREAM/" load "http://$ADDR/outbound" 1 16
+BENCH_HEADER="x-target-url: http://$UPSTREAM/" load "http://$ADDR/outbound" 1 16
 stop "$LAST_PID"
