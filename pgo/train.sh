@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The workload pgo/generate.sh profiles: an instrumented boson serves what a deployment serves
-# most — the C, Rust, Python and JavaScript hellos at 1, 16 and 64 connections, a WASI 0.3
-# Python hello, a static route, outbound HTTP to a native server, and key-value reads and
-# writes — each through wrk on loopback, then stops on SIGTERM so its counters are written.
+# most — the C and Rust hellos at 1, 16 and 64 connections; the Python, JavaScript and WASI 0.3
+# Python hellos, a static route, outbound HTTP to a native server and key-value reads at 1 and
+# 16 — each through wrk on loopback, then stops on SIGTERM so its counters are written.
 #
 #   bash pgo/train.sh BOSON NATIVE_HELLO     (guests from tests/guests/build.sh)
 set -euo pipefail
