@@ -70,7 +70,11 @@ say("- Builds: Boson, native-hello and the criterion bench with the workspace's 
     f"(Cargo.toml: {', '.join(f'`{k} = {json.dumps(v)}`' for k, v in RELEASE.items())}); Boson and "
     "the criterion bench also with the execution profile in `pgo/` (`pgo/cargo.sh`: profile-guided "
     f"optimisation; the profile made at {PGO['commit']} on {PGO['made']}, {PGO['functions']} functions "
-    f"counted, by `pgo/generate.sh`); `wasmtime serve` with `cargo install --profile "
+    f"counted, by `pgo/generate.sh`); "
+    + ("Boson's code then laid out by how it runs (`pgo/bolt.sh`: BOLT, trained on `pgo/train.sh`'s "
+       "workload); " if R.get("boson_bolt") == "yes" else
+       "Boson's code not laid out by BOLT (`pgo/bolt.sh` could not run; its log says why); ")
+    + f"`wasmtime serve` with `cargo install --profile "
     f"{R['wasmtime_profile']}` (wasmtime-cli's own profile, without a profile of its run).")
 say("")
 

@@ -64,12 +64,13 @@ if ! "$WASMTIME" --version 2>/dev/null | grep -q "$WASMTIME_VERSION"; then
 fi
 bash tests/guests/install-toolchains.sh >/dev/null
 bash tests/guests/build.sh >/dev/null
-# Boson and its criterion bench as they ship, with the execution profile (pgo/cargo.sh); the
-# native server and the load generator without it.
+# Boson and its criterion bench as they ship, with the execution profile (pgo/cargo.sh), and
+# Boson's code laid out by how it runs (pgo/bolt.sh); the native server and the load generator
+# without either.
 cargo build --release --locked -p native-hello -p load
 bash pgo/cargo.sh build --release --locked -p boson
 bash pgo/cargo.sh bench --locked -p boson --bench instantiate --no-run
-BOSON="$CARGO_TARGET_DIR/release/boson"
+BOSON=$(bash pgo/bolt.sh "$CARGO_TARGET_DIR/release/boson")
 NATIVE="$CARGO_TARGET_DIR/release/native-hello"
 LOAD="$CARGO_TARGET_DIR/release/load"
 MEASURING=$(date +%s)
@@ -220,6 +221,7 @@ put cores "$(nproc)"
 put mem_gib "$(free -g | awk '/Mem:/ {print $2}')"
 put swap "$(awk 'NR > 1 {print $1}' /proc/swaps | paste -sd, -)"
 put boson_version "$("$BOSON" --version | cut -d' ' -f2-)"
+put boson_bolt "$([ "${BOSON%-bolt}" != "$BOSON" ] && echo yes || echo no)"
 put wasmtime_version "$("$WASMTIME" --version)"
 put wasmtime_profile "$WASMTIME_PROFILE"
 put wrk_version "$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)"

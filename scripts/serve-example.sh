@@ -8,5 +8,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/boson/target}"
 bash tests/guests/install-toolchains.sh
 bash tests/guests/build.sh
 cp "${BOSON_GUESTS_DIR:-$HOME/.cache/boson/guests}/c/hello.wasm" examples/hello/hello.wasm
-# Release Boson is built with its execution profile (pgo/cargo.sh).
-exec bash pgo/cargo.sh run --release --locked -p boson -- up --from examples/hello "$@"
+# Release Boson is built with its execution profile (pgo/cargo.sh), then its code is laid out
+# by how it runs (pgo/bolt.sh, which trains it against native-hello).
+bash pgo/cargo.sh build --release --locked -p boson -p native-hello
+exec "$(bash pgo/bolt.sh "$CARGO_TARGET_DIR/release/boson")" up --from examples/hello "$@"
