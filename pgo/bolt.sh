@@ -15,7 +15,13 @@ OUT=$BOSON-bolt
 STAMP=$OUT.source
 cd "$(dirname "$0")/.."
 say() { echo "pgo/bolt.sh: $*" >&2; }
-unchanged() { echo "$BOSON"; exit 0; }
+# give_up WHY: shows the last step's log, says why, and hands back BOSON unchanged.
+give_up() {
+  [ -s "${WORK:-}/log" ] && tail -20 "$WORK/log" >&2
+  say "$1; not optimised"
+  echo "$BOSON"
+  exit 0
+}
 
 SUM=$(sha256sum "$BOSON" | cut -d' ' -f1)
 if [ -x "$OUT" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$SUM" ]; then
@@ -24,16 +30,16 @@ if [ -x "$OUT" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$SUM" ]; then
 fi
 rm -f "$OUT" "$STAMP"
 readelf -S "$BOSON" | grep -q '\.rela\.text' ||
-  { say "$BOSON was linked without its relocations (build it with pgo/cargo.sh); not optimised"; unchanged; }
+  give_up "$BOSON was linked without its relocations (build it with pgo/cargo.sh)"
 NATIVE=$(dirname "$BOSON")/native-hello
-[ -x "$NATIVE" ] || { say "$NATIVE is missing (cargo build --release -p native-hello); not optimised"; unchanged; }
+[ -x "$NATIVE" ] || give_up "$NATIVE is missing (cargo build --release -p native-hello)"
 
 # BOLT reads what rustc's LLVM writes: the same major version.
 LLVM=$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
 BIN=/usr/lib/llvm-$LLVM/bin
 if [ ! -x "$BIN/llvm-bolt" ]; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "bolt-$LLVM"; } >/dev/null 2>&1 ||
-    { say "cannot install bolt-$LLVM; not optimised"; unchanged; }
+    give_up "cannot install bolt-$LLVM"
 fi
 
 WORK=$(mktemp -d) RESULTS=/dev/null
@@ -43,24 +49,24 @@ trap 'stop_all; rm -rf "$WORK"' EXIT
 say "instrumenting $BOSON"
 "$BIN/llvm-bolt" "$BOSON" -o "$WORK/boson" -instrument \
   --instrumentation-file="$WORK/profile" --instrumentation-file-append-pid >"$WORK/log" 2>&1 ||
-  { cat "$WORK/log" >&2; say "instrumenting failed; not optimised"; unchanged; }
+  give_up "instrumenting failed"
 say "serving the training workload (pgo/train.sh)"
 # Each boson the workload starts writes its counts when it stops.
 PGO_DURATION=${BOLT_DURATION:-2} bash pgo/train.sh "$WORK/boson" "$NATIVE" >"$WORK/log" 2>&1 ||
-  { tail -20 "$WORK/log" >&2; say "the training workload failed; not optimised"; unchanged; }
+  give_up "the training workload failed"
 "$BIN/merge-fdata" "$WORK"/profile.*.fdata >"$WORK/merged.fdata" 2>"$WORK/log" ||
-  { cat "$WORK/log" >&2; say "no profile was written; not optimised"; unchanged; }
+  give_up "no profile was written"
 say "optimising"
 "$BIN/llvm-bolt" "$BOSON" -o "$WORK/optimised" -data="$WORK/merged.fdata" \
   -reorder-blocks=ext-tsp -reorder-functions=cdsort -split-functions -split-all-cold -split-eh \
   -icf=1 -use-gnu-stack >"$WORK/log" 2>&1 ||
-  { cat "$WORK/log" >&2; say "optimising failed; not optimised"; unchanged; }
+  give_up "optimising failed"
 # The rewritten binary must still serve before it is used.
 start_serving check "$WORK/optimised" up --quiet --listen 127.0.0.1:0 \
   --from "${BOSON_GUESTS_DIR:-$HOME/.cache/boson/guests}/c/hello.wasm" \
-  --cache-dir "$WORK/cache" --state-dir "$WORK/state" 2>/dev/null &&
+  --cache-dir "$WORK/cache" --state-dir "$WORK/state" &&
   curl -sf "http://$ADDR/" | grep -q Hello ||
-  { say "the optimised binary does not serve the C hello; not optimised"; unchanged; }
+  give_up "the optimised binary does not serve the C hello"
 mv "$WORK/optimised" "$OUT"
 echo "$SUM" >"$STAMP"
 echo "$OUT"
