@@ -59,7 +59,7 @@ PGO_DURATION=${BOLT_DURATION:-2} bash pgo/train.sh "$WORK/boson" "$NATIVE" >"$WO
 say "optimising"
 "$BIN/llvm-bolt" "$BOSON" -o "$WORK/optimised" -data="$WORK/merged.fdata" \
   -reorder-blocks=ext-tsp -reorder-functions=cdsort -split-functions -split-all-cold -split-eh \
-  -icf=1 -use-gnu-stack >"$WORK/log" 2>&1 ||
+  -icf=all -use-gnu-stack >"$WORK/log" 2>&1 ||
   give_up "optimising failed"
 # The rewritten binary must still serve before it is used.
 start_serving check "$WORK/optimised" up --quiet --listen 127.0.0.1:0 \
