@@ -66,10 +66,12 @@ bash tests/guests/install-toolchains.sh >/dev/null
 bash tests/guests/build.sh >/dev/null
 # Boson and its criterion bench as they ship, with the execution profile (pgo/cargo.sh), and
 # Boson's code laid out by how it runs (pgo/bolt.sh); the native server and the load generator
-# without either.
+# without either. The bench's build makes a boson binary of its own (with the features its
+# dev-dependencies turn on) and copies it to release/boson; the shipped build runs after it so
+# that release/boson is the one `cargo build` makes, as scripts/serve-example.sh does.
 cargo build --release --locked -p native-hello -p load
-bash pgo/cargo.sh build --release --locked -p boson
 bash pgo/cargo.sh bench --locked -p boson --bench instantiate --no-run
+bash pgo/cargo.sh build --release --locked -p boson
 BOSON=$(bash pgo/bolt.sh "$CARGO_TARGET_DIR/release/boson")
 NATIVE="$CARGO_TARGET_DIR/release/native-hello"
 LOAD="$CARGO_TARGET_DIR/release/load"
